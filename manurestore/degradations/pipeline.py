@@ -1,0 +1,93 @@
+"""Pipeline: ordered degradation steps, each firing per image with its own probability.
+
+>>> pipeline = Pipeline.from_preset("aged")
+>>> degraded = pipeline(clean_batch, seeds=[11, 12, 13])              # doctest: +SKIP
+>>> degraded, record = pipeline(clean_batch, seeds, record=True)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from manurestore.degradations.base import Degradation
+from manurestore.degradations.random import ImageRandom
+
+
+@dataclass(frozen=True)
+class Step:
+    """One op and the probability that it fires on a given image."""
+
+    op: Degradation
+    p: float = 1.0
+
+
+class Pipeline:
+    """Applies its steps in order; clamps to [0, 1] once at the end."""
+
+    def __init__(self, steps: Sequence[Step], name: str = "custom", description: str = ""):
+        self.steps = list(steps)
+        self.name = name
+        self.description = description
+
+    @classmethod
+    def from_preset(cls, name_or_path: str | Path) -> "Pipeline":
+        """A shipped preset by name (`aged`) or a user's TOML file by path."""
+        from manurestore.degradations.presets import load_preset
+
+        return load_preset(name_or_path)
+
+    @classmethod
+    def from_ops(cls, names: Sequence[str]) -> "Pipeline":
+        """Single ops at their default ranges, each always firing, in the given order."""
+        from manurestore.plugins import get_op
+
+        return cls([Step(get_op(name)(), 1.0) for name in names], name="+".join(names))
+
+    def __call__(self, x: Tensor, seeds: Tensor | Sequence[int], *, record: bool = False):
+        """Degrade a (B, C, H, W) float batch in [0, 1]; `seeds` holds one integer per image.
+
+        Returns the batch, or (batch, record) where record[i] lists the ops that fired on
+        image i with their drawn values.
+        """
+        if x.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
+        rand = ImageRandom(seeds, device=x.device)
+        if len(rand) != x.shape[0]:
+            raise ValueError(f"{len(rand)} seeds for a batch of {x.shape[0]} images")
+        history: list[list[dict]] = [[] for _ in range(x.shape[0])]
+        for position, step in enumerate(self.steps):
+            step_rand = rand.fork(position, step.op.name)
+            fires = step_rand.fork("fires").uniform() < step.p
+            op_rand = step_rand.fork("op")
+            draws = step.op.sample(x.shape[0], op_rand, x.device)
+            x = self._apply_where(x, step.op, draws, op_rand, fires)
+            if record:
+                _record(history, step.op.name, draws, fires)
+        x = x.clamp(0.0, 1.0)
+        return (x, history) if record else x
+
+    @staticmethod
+    def _apply_where(x: Tensor, op: Degradation, draws, rand: ImageRandom, fires: Tensor) -> Tensor:
+        chosen = fires.nonzero().view(-1)
+        if chosen.numel() == x.shape[0]:
+            return op.apply(x, draws, rand)
+        if chosen.numel() == 0:
+            return x
+        part = op.apply(x[chosen], {k: v[chosen] for k, v in draws.items()}, rand.subset(chosen))
+        return x.index_copy(0, chosen, part)
+
+    def describe(self) -> list[dict]:
+        return [{"op": s.op.name, "p": s.p, **s.op.params.model_dump(mode="json")} for s in self.steps]
+
+
+def _record(history: list[list[dict]], name: str, draws, fires: Tensor) -> None:
+    fired = fires.tolist()
+    values = {key: value.tolist() for key, value in draws.items()}
+    for index, did_fire in enumerate(fired):
+        if did_fire:
+            history[index].append({"op": name, **{key: rows[index] for key, rows in values.items()}})

@@ -1,0 +1,104 @@
+"""Presets: TOML files of pipeline steps, validated against each op's `Params`.
+
+A shipped preset is named (`aged`); a user's preset is a path to a `.toml` file. Every error
+names the file, the step and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from manurestore.degradations.pipeline import Pipeline, Step
+from manurestore.errors import ManurestoreError, UsageError
+
+STEP_KEYS = {"op", "p", "provided_by"}
+TOP_KEYS = {"description", "step"}
+
+
+class PresetError(ManurestoreError):
+    """A preset that cannot be used; the message names the file, step and key."""
+
+
+def list_presets() -> list[str]:
+    """Names of the presets shipped with manurestore."""
+    folder = resources.files("manurestore.degradations") / "presets"
+    return sorted(entry.name.removesuffix(".toml") for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def preset_text(name_or_path: str | Path) -> tuple[str, str]:
+    """(label for messages, TOML text) of a shipped preset name or a file path."""
+    text = str(name_or_path)
+    if text in list_presets():
+        resource = resources.files("manurestore.degradations") / "presets" / f"{text}.toml"
+        return f"preset {text}", resource.read_text(encoding="utf-8")
+    path = Path(name_or_path)
+    if path.suffix.lower() != ".toml" and not path.exists():
+        raise UsageError(f"unknown preset {text!r}; shipped presets: {', '.join(list_presets())}, or give a path to a .toml file")
+    if not path.is_file():
+        raise UsageError(f"{path}: preset file not found")
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PresetError(f"{path}: cannot read preset ({error})") from None
+
+
+def preset_label(name_or_path: str | Path) -> str:
+    """The short name used in output file names: `aged`, or a user file's stem."""
+    text = str(name_or_path)
+    return text if text in list_presets() else Path(text).stem
+
+
+def load_preset(name_or_path: str | Path) -> Pipeline:
+    """Parse and validate a preset into a Pipeline."""
+    from manurestore.plugins import registry
+
+    label, text = preset_text(name_or_path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PresetError(f"{label}: not valid TOML ({error})") from None
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise PresetError(f"{label}: unknown top-level key(s) {sorted(unknown)}; allowed: description, [[step]]")
+    raw_steps = data.get("step", [])
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise PresetError(f"{label}: no [[step]] tables; a preset needs at least one step")
+    ops = registry()
+    steps = []
+    for number, raw in enumerate(raw_steps, start=1):
+        where = f"{label}: step {number}"
+        if "op" not in raw:
+            raise PresetError(f"{where}: missing key 'op' (the degradation's name)")
+        name = raw["op"]
+        where = f"{where} ({name})"
+        if name not in ops:
+            hint = f" (provided by {raw['provided_by']}; pip install it)" if "provided_by" in raw else ""
+            raise PresetError(f"{where}: unknown op {name!r}{hint}; installed ops: {', '.join(sorted(ops))}")
+        probability = raw.get("p", 1.0)
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0.0 <= probability <= 1.0:
+            raise PresetError(f"{where}: key 'p' must be a probability in [0, 1], got {probability!r}")
+        values = {key: value for key, value in raw.items() if key not in STEP_KEYS}
+        cls = ops[name].cls
+        try:
+            params = cls.Params(**values)
+        except ValidationError as error:
+            raise PresetError(f"{where}: {_first_problem(error, cls)}") from None
+        steps.append(Step(cls(params), float(probability)))
+    return Pipeline(steps, name=preset_label(name_or_path), description=str(data.get("description", "")))
+
+
+def _first_problem(error: ValidationError, cls) -> str:
+    """One readable line from pydantic's report: the key and what is wrong with it."""
+    problem = error.errors()[0]
+    key = ".".join(str(part) for part in problem["loc"]) or "value"
+    if problem["type"] == "extra_forbidden":
+        known = ", ".join(cls.Params.model_fields)
+        return f"unknown key {key!r}; {cls.name} takes: {known}"
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["loc"]:
+        return f"key {key!r}: {message}"
+    return message

@@ -1,0 +1,36 @@
+"""Choosing a torch device from the user's `--device` value."""
+
+from __future__ import annotations
+
+import torch
+
+from manurestore.errors import UsageError
+
+
+def visible_devices() -> list[str]:
+    """Every device torch can use here, e.g. ['cpu', 'cuda:0', 'cuda:1']."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks the first GPU when there is one, else the CPU; anything else must exist."""
+    if name == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {name!r} is not a device name; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name}: torch sees no CUDA device here; use --device cpu")
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    if device.type == "mps" and "mps" not in visible_devices():
+        raise UsageError(f"--device {name}: MPS is not available here; use --device cpu")
+    return device

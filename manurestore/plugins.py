@@ -1,0 +1,176 @@
+"""The plugin manager: built-ins plus entry-point plugins, loaded safely, listed on demand.
+
+`MANURESTORE_PLUGINS` chooses what loads: unset loads every installed plugin, an empty value
+loads only the built-ins, and a comma list loads the plugins whose entry-point or distribution
+names it holds.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pluggy
+
+from manurestore import hookspecs
+from manurestore.degradations.base import Degradation
+from manurestore.errors import ManurestoreError
+
+ENTRY_POINT_GROUP = "manurestore"
+SELECT_ENV = "MANURESTORE_PLUGINS"
+BUILTIN_SOURCE = "built-in"
+
+
+class PluginError(ManurestoreError):
+    """Two ops with one name, an op that is not a Degradation, an unknown op."""
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """A registered op and where it came from."""
+
+    cls: type[Degradation]
+    source: str  # "built-in", a distribution name, or the name given at run-time registration
+    version: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.source if self.version is None else f"{self.source} {self.version}"
+
+
+@dataclass
+class _State:
+    manager: pluggy.PluginManager | None = None
+    sources: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # plugin name → (dist, version)
+    failures: list[str] = field(default_factory=list)
+    registry: dict[str, OpInfo] | None = None
+
+
+_state = _State()
+
+
+def _warn(message: str) -> None:
+    from manurestore.cli.common import print_warning
+
+    print_warning(message)
+
+
+def _selected(entry_point: metadata.EntryPoint) -> bool:
+    chosen = os.environ.get(SELECT_ENV)
+    if chosen is None:
+        return True
+    names = {part.strip() for part in chosen.split(",") if part.strip()}
+    dist = entry_point.dist.name if entry_point.dist else None
+    return entry_point.name in names or (dist is not None and dist in names)
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager, with built-ins and selected entry points registered once."""
+    if _state.manager is not None:
+        return _state.manager
+    from manurestore.degradations import builtins
+
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    manager.register(builtins, name=BUILTIN_SOURCE)
+    _state.sources[BUILTIN_SOURCE] = (BUILTIN_SOURCE, None)
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if not _selected(entry_point):
+            continue
+        dist = entry_point.dist
+        label = dist.name if dist else entry_point.name
+        try:
+            plugin = entry_point.load()
+            manager.register(plugin, name=f"{label}:{entry_point.name}")
+        except Exception as error:  # a broken plugin must not take the others down
+            message = f"plugin {entry_point.name!r} ({label}) failed to load: {type(error).__name__}: {error}; it is skipped"
+            _state.failures.append(message)
+            _warn(message)
+            continue
+        _state.sources[f"{label}:{entry_point.name}"] = (label, dist.version if dist else None)
+    _state.manager = manager
+    return manager
+
+
+def register_plugin(plugin: object, name: str) -> None:
+    """Register a plugin object at run time (tests, notebooks); clears the op registry."""
+    manager = get_plugin_manager()
+    manager.register(plugin, name=name)
+    _state.sources[name] = (name, None)
+    _state.registry = None
+
+
+def unregister_plugin(name: str) -> None:
+    manager = get_plugin_manager()
+    manager.unregister(name=name)
+    _state.sources.pop(name, None)
+    _state.registry = None
+
+
+def reset_plugins() -> None:
+    """Forget everything loaded, so the next call reloads (after changing MANURESTORE_PLUGINS)."""
+    global _state
+    _state = _State()
+
+
+def load_failures() -> list[str]:
+    get_plugin_manager()
+    return list(_state.failures)
+
+
+def registry() -> dict[str, OpInfo]:
+    """Every op by name. Two ops with one name is an error naming both sources."""
+    if _state.registry is not None:
+        return _state.registry
+    manager = get_plugin_manager()
+    ops: dict[str, OpInfo] = {}
+    for impl in manager.hook.manurestore_register_degradations.get_hookimpls():
+        source, version = _state.sources.get(impl.plugin_name, (impl.plugin_name, None))
+
+        def register(cls, _source=source, _version=version):
+            if not (inspect.isclass(cls) and issubclass(cls, Degradation)):
+                raise PluginError(f"plugin {_source} registered {cls!r}, which is not a Degradation subclass")
+            name = getattr(cls, "name", None)
+            if not isinstance(name, str) or not name:
+                raise PluginError(f"plugin {_source}: {cls.__name__} has no `name`")
+            if name in ops:
+                raise PluginError(
+                    f"op {name!r} is provided by both {ops[name].label} and {_source}; "
+                    f"uninstall one, or choose plugins with {SELECT_ENV}"
+                )
+            ops[name] = OpInfo(cls, _source, _version)
+
+        try:
+            impl.function(register=register)
+        except PluginError:
+            raise
+        except Exception as error:
+            message = f"plugin {source} failed while registering its ops: {type(error).__name__}: {error}; it is skipped"
+            _state.failures.append(message)
+            _warn(message)
+    _state.registry = ops
+    return ops
+
+
+def get_op(name: str) -> type[Degradation]:
+    """The op class registered under `name`, or an error listing the known ones."""
+    ops = registry()
+    if name not in ops:
+        raise PluginError(f"unknown op {name!r}; known ops: {', '.join(sorted(ops))}")
+    return ops[name].cls
+
+
+def describe_ops() -> list[dict]:
+    """Everything `manurestore plugins` shows, as plain data."""
+    rows = []
+    for name, info in sorted(registry().items()):
+        rows.append({
+            "name": name,
+            "source": info.source,
+            "version": info.version,
+            "description": info.cls.description,
+            "parameters": info.cls.Params.describe(),
+        })
+    return rows

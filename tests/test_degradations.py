@@ -1,0 +1,192 @@
+"""Property tests for every built-in op and every shipped preset (hypothesis)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from manurestore.degradations.base import Range
+from manurestore.degradations.builtins import BUILTIN_OPS
+from manurestore.degradations.pipeline import Pipeline, Step
+from manurestore.degradations.presets import list_presets
+from manurestore.degradations.random import ImageRandom
+from tests.conftest import DEVICES
+
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+shapes = st.tuples(
+    st.integers(1, 4),  # batch
+    st.sampled_from([1, 3]),  # channels
+    st.integers(1, 97),  # height
+    st.integers(1, 97),  # width
+)
+seeds = st.integers(0, 2**62)
+
+
+def make_batch(shape, seed, device="cpu", dtype=torch.float32):
+    generator = torch.Generator().manual_seed(seed % (2**31))
+    return torch.rand(shape, generator=generator).to(device=device, dtype=dtype)
+
+
+def single_op(cls, p=1.0):
+    return Pipeline([Step(cls(), p)], name=cls.name)
+
+
+def pipelines():
+    return [single_op(cls) for cls in BUILTIN_OPS] + [Pipeline.from_preset(name) for name in list_presets()]
+
+
+PIPELINE_IDS = [cls.name for cls in BUILTIN_OPS] + list_presets()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("index", range(len(PIPELINE_IDS)), ids=PIPELINE_IDS)
+@SETTINGS
+@given(shape=shapes, seed=seeds)
+def test_shape_dtype_device_range_and_determinism(index, device, shape, seed):
+    pipeline = pipelines()[index]
+    x = make_batch(shape, seed, device)
+    image_seeds = [seed + i for i in range(shape[0])]
+    out = pipeline(x, image_seeds)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    assert torch.isfinite(out).all()
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert torch.equal(out, pipeline(x, image_seeds)), "same seeds must give the same output"
+    # Image i alone equals image i inside the batch.
+    i = shape[0] - 1
+    alone = pipeline(x[i : i + 1], image_seeds[i : i + 1])
+    torch.testing.assert_close(alone[0], out[i], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", BUILTIN_OPS, ids=[c.name for c in BUILTIN_OPS])
+@SETTINGS
+@given(shape=shapes, seed=seeds)
+def test_probability_zero_is_identity(cls, shape, seed):
+    x = make_batch(shape, seed)
+    assert torch.equal(single_op(cls, p=0.0)(x, list(range(shape[0]))), x)
+
+
+@pytest.mark.parametrize("cls", BUILTIN_OPS, ids=[c.name for c in BUILTIN_OPS])
+@SETTINGS
+@given(seed=seeds, channels=st.sampled_from([1, 3]))
+def test_different_seeds_differ(cls, seed, channels):
+    x = make_batch((1, channels, 64, 64), seed) * 0.6 + 0.2
+    pipeline = single_op(cls)
+    a, b = pipeline(x, [seed]), pipeline(x, [seed ^ 0x5A5A5A])
+    if cls.name == "gaussian_blur":  # three kernel sizes: two seeds may pick the same one
+        outputs = {pipeline(x, [seed + k]).sum().item() for k in range(12)}
+        assert len(outputs) > 1
+    else:
+        assert not torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cls", BUILTIN_OPS, ids=[c.name for c in BUILTIN_OPS])
+@SETTINGS
+@given(seed=seeds, data=st.data())
+def test_draws_stay_inside_declared_ranges(cls, seed, data):
+    # A random valid sub-range of each parameter's bounds, then many draws from it.
+    values = {}
+    for name, field in cls.Params.model_fields.items():
+        bounds = next((m for m in field.metadata if type(m).__name__ == "Bounds"), None)
+        if bounds is None:
+            continue
+        if bounds.integer:
+            low = data.draw(st.integers(int(bounds.low), int(bounds.high)))
+            high = data.draw(st.integers(low, int(bounds.high)))
+        else:
+            low = data.draw(st.floats(bounds.low, bounds.high))
+            high = data.draw(st.floats(low, bounds.high))
+        values[name] = Range(low, high)
+    op = cls(**values)
+    draws = op.sample(64, ImageRandom(range(seed % 1000, seed % 1000 + 64)), torch.device("cpu"))
+    for name, (low, high) in values.items():
+        if name in draws:
+            assert draws[name].min() >= low and draws[name].max() <= high, name
+
+
+def test_aged_is_the_seeds_recipe():
+    steps = Pipeline.from_preset("aged").steps
+    assert [(s.op.name, s.p) for s in steps] == [
+        ("gaussian_noise", 0.7), ("gaussian_blur", 0.7), ("contrast", 0.6),
+        ("salt_pepper", 0.5), ("yellowing", 0.6), ("stains", 0.4),
+    ]
+    params = {s.op.name: s.op.params for s in steps}
+    assert params["gaussian_noise"].sigma == (0.01, 0.08)
+    assert params["gaussian_blur"].kernel_sizes == (3, 5, 7)
+    assert params["contrast"].alpha == (0.6, 0.9) and params["contrast"].beta == (0.05, 0.15)
+    assert params["salt_pepper"].amount == (0.001, 0.01)
+    assert params["stains"].count == (1, 5) and params["stains"].intensity == (0.3, 0.7)
+
+
+def test_yellowing_full_strength_is_the_seed_tint():
+    from manurestore.degradations.yellowing import Yellowing
+
+    x = torch.full((1, 3, 4, 4), 0.5)
+    out = Pipeline([Step(Yellowing(strength=(1.0, 1.0)))])(x, [1])
+    torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([0.5, 0.475, 0.4]))
+
+
+def test_contrast_is_alpha_x_plus_beta():
+    from manurestore.degradations.contrast import Contrast
+
+    x = torch.rand(2, 3, 5, 5)
+    out = Pipeline([Step(Contrast(alpha=(0.7, 0.7), beta=(0.1, 0.1)))])(x, [1, 2])
+    torch.testing.assert_close(out, x * 0.7 + 0.1)
+
+
+def test_blur_uses_opencv_sigma_and_per_image_kernel():
+    from manurestore.degradations.blur import GaussianBlur, opencv_sigma
+
+    assert opencv_sigma(3) == pytest.approx(0.8) and opencv_sigma(7) == pytest.approx(1.4)
+    draws = GaussianBlur().sample(200, ImageRandom(range(200)), torch.device("cpu"))
+    assert set(draws["kernel_size"].tolist()) == {3, 5, 7}
+
+
+def test_salt_pepper_hits_whole_pixels():
+    from manurestore.degradations.salt_pepper import SaltPepper
+
+    x = torch.full((1, 3, 64, 64), 0.5)
+    out = Pipeline([Step(SaltPepper(amount=(0.2, 0.2)))])(x, [3])
+    hit = (out != 0.5)
+    assert torch.equal(hit[:, 0], hit[:, 1]) and torch.equal(hit[:, 1], hit[:, 2])
+    assert 0.15 < hit[:, 0].float().mean() < 0.25
+    assert set(out[hit].unique().tolist()) == {0.0, 1.0}
+
+
+def test_stains_darken_and_brown_with_soft_edges():
+    from manurestore.degradations.stains import Stains
+
+    x = torch.ones(1, 3, 128, 128)
+    out = Pipeline([Step(Stains(count=(3, 3), intensity=(0.7, 0.7), radius=(0.2, 0.2)))])(x, [5])
+    assert out.min() < 0.9, "a stain must darken the page"
+    red, blue = out[0, 0], out[0, 2]
+    assert (blue <= red + 1e-6).all(), "stains are brown: blue drops more than red"
+    levels = out[0, 0].unique()
+    assert levels.numel() > 20, "soft edges give many intermediate levels"
+
+
+def test_half_precision_keeps_dtype():
+    x = torch.rand(2, 3, 16, 16).to(torch.bfloat16)
+    out = Pipeline.from_preset("heavy")(x, [1, 2])
+    assert out.dtype == torch.bfloat16
+
+
+def test_record_lists_fired_ops_with_values():
+    x = torch.rand(3, 3, 32, 32)
+    _, record = Pipeline.from_preset("heavy")(x, [1, 2, 3], record=True)
+    assert len(record) == 3
+    for fired in record:
+        for entry in fired:
+            assert "op" in entry and len(entry) > 1
+
+
+def test_image_random_is_batch_invariant_and_distinct():
+    rand = ImageRandom([10, 11, 12])
+    values = rand.uniform(100)
+    assert torch.equal(ImageRandom([11]).uniform(100)[0], values[1])
+    assert not torch.equal(values[0], values[1])
+    assert torch.equal(ImageRandom([11, 12]).subset(torch.tensor([1])).uniform(5), ImageRandom([12]).uniform(5))
+    normal = ImageRandom(range(8)).normal(4096)
+    assert abs(normal.mean()) < 0.05 and abs(normal.std() - 1) < 0.05
