@@ -33,7 +33,7 @@ def command(
     table = Table(title="degradation ops", title_justify="left")
     table.add_column("op", style="bold")
     table.add_column("source")
-    table.add_column("parameters (default in [bounds])")
+    table.add_column("parameters (default in \\[bounds])")
     table.add_column("what it does")
     for row in ops:
         source = row["source"] if row["version"] is None else f"{row['source']} {row['version']}"
