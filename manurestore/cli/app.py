@@ -51,9 +51,10 @@ def root(
 def _register_commands() -> None:
     # Imported here, not at module top, so `manurestore --version` stays quick and one
     # subcommand's import error cannot hide the others' help.
-    from manurestore.cli import degrade, plugins
+    from manurestore.cli import degrade, plugins, train
 
     app.command("degrade", no_args_is_help=True)(degrade.command)
+    app.command("train", no_args_is_help=True)(train.command)
     app.command("plugins")(plugins.command)
 
 

@@ -1,0 +1,217 @@
+"""`manurestore train`: flags and config files → TrainConfig → the trainer, with rich progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from manurestore.cli.common import err_console, out_console, print_warning, reports_errors
+from manurestore.training.config import TrainConfig
+
+FIELDS = TrainConfig.model_fields
+
+
+def _default(name: str) -> str:
+    value = FIELDS[name].default
+    return "none" if value is None else str(value)
+
+
+def _opt(name: str, *flags: str, help: str = "", **kwargs):
+    """A flag whose default lives in TrainConfig (None here means 'not given')."""
+    text = f"{help or FIELDS[name].description or ''} [default: {_default(name)}]".strip()
+    return typer.Option(None, *flags, help=text, show_default=False, **kwargs)
+
+
+@reports_errors
+def command(
+    data: Optional[Path] = typer.Argument(None, help="Training images: DATA/train + DATA/val, one folder (split), or DATA/degraded + DATA/clean with --pairs.", show_default=False),
+    model: Optional[str] = _opt("model", "--model", "-m", help="Model size: vit-tiny, vit-small, vit-base."),
+    epochs: Optional[int] = _opt("epochs", "--epochs"),
+    batch_size: Optional[int] = _opt("batch_size", "--batch-size", "-b"),
+    crop: Optional[int] = _opt("crop", "--crop"),
+    crops_per_image: Optional[int] = _opt("crops_per_image", "--crops-per-image"),
+    augment: Optional[bool] = _opt("augment", "--augment/--no-augment"),
+    resize: Optional[bool] = _opt("resize", "--resize", help="Squash whole pages to crop×crop like the original recipe (comparison only)."),
+    lr: Optional[float] = _opt("lr", "--lr"),
+    weight_decay: Optional[float] = _opt("weight_decay", "--weight-decay"),
+    warmup: Optional[float] = _opt("warmup", "--warmup"),
+    l1_weight: Optional[float] = _opt("l1_weight", "--l1-weight", help="Weight of the L1 loss."),
+    perceptual_weight: Optional[float] = _opt("perceptual_weight", "--perceptual-weight", help="Weight of the VGG16 perceptual loss."),
+    ssim_weight: Optional[float] = _opt("ssim_weight", "--ssim-weight", help="Weight of (1 − SSIM)."),
+    vgg_weights: Optional[Path] = _opt("vgg_weights", "--vgg-weights", help="torchvision-format vgg16-397923af.pth (else $TORCH_HOME/hub/checkpoints/)."),
+    preset: Optional[str] = _opt("preset", "--preset", "-p"),
+    val: Optional[Path] = _opt("val", "--val"),
+    val_fraction: Optional[float] = _opt("val_fraction", "--val-fraction"),
+    val_every: Optional[int] = _opt("val_every", "--val-every"),
+    pairs: Optional[bool] = _opt("pairs", "--pairs", help="Train on real pairs DATA/degraded + DATA/clean."),
+    seed: Optional[int] = _opt("seed", "--seed"),
+    device: Optional[str] = _opt("device", "--device"),
+    precision: Optional[str] = _opt("precision", "--precision", help="auto, fp32, bf16 or fp16."),
+    compile: Optional[bool] = _opt("compile", "--compile", help="torch.compile the model."),
+    ema: Optional[float] = _opt("ema", "--ema"),
+    workers: Optional[int] = _opt("workers", "--workers"),
+    run_dir: Optional[Path] = _opt("run_dir", "--run-dir", "-o"),
+    max_steps: Optional[int] = _opt("max_steps", "--max-steps"),
+    time_limit: Optional[float] = _opt("time_limit", "--time-limit", help="Stop after this many seconds, saving everything."),
+    log_every: Optional[int] = _opt("log_every", "--log-every"),
+    cache_dir: Optional[Path] = _opt("cache_dir", "--cache-dir", help="Decoded-page cache (default ~/.cache/manurestore/pages)."),
+    memory_budget_mb: Optional[int] = _opt("memory_budget_mb", "--memory-budget-mb"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings (keys as the flags, with _); flags override it."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir from its state.pt."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --run-dir."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the models' sizes and the resolved settings, then stop."),
+) -> None:
+    """Train a restoration model on clean images degraded on the fly on the device.
+
+    Defaults are the original recipe (vit-base, 256² inputs, batch 16, L1 + 0.1·perceptual + 0.1·SSIM,
+    AdamW 1e-4, cosine, clip 1.0, 100 epochs) on native-resolution crops.
+    Example: manurestore train data/raw --model vit-tiny --epochs 5 --run-dir runs/tiny
+    """
+    from manurestore.devices import resolve_device
+    from manurestore.training.checkpoint import load_state
+    from manurestore.training.config import build_config, load_config_file
+    from manurestore.training.distributed import init_distributed, shutdown
+    from manurestore.training.trainer import Trainer, build_train_data, check_resume_config, prepare_run_dir
+
+    flags = {k: v for k, v in locals().items() if k in FIELDS}
+    file_values = load_config_file(config) if config is not None else {}
+    if resume:
+        saved_path = (flags.get("run_dir") or Path(file_values.get("run_dir", FIELDS["run_dir"].default))) / "config.json"
+        if saved_path.exists():
+            saved = json.loads(saved_path.read_text())
+            file_values = {**saved, **file_values}
+    cfg = build_config(file_values, flags, source=str(config) if config else "flags")
+    if dry_run:
+        _print_dry_run(cfg)
+        return
+
+    dist_info, torch_device = init_distributed(resolve_device(cfg.device))
+    try:
+        if dist_info.is_main:
+            prepare_run_dir(cfg, resume, overwrite)
+        from manurestore.training.distributed import barrier
+
+        barrier(dist_info)
+        data = build_train_data(cfg, torch_device, dist_info)
+        for path, message in data.failures:
+            if dist_info.is_main:
+                print_warning(f"skipped: {message}")
+        progress = _TrainProgress(enabled=dist_info.is_main)
+        trainer = Trainer(cfg, data, torch_device, dist_info, on_event=progress.handle)
+        if resume:
+            check_resume_config(json.loads((cfg.run_dir / "config.json").read_text()), cfg)
+            trainer.load_state_dict(load_state(cfg.run_dir / "state.pt"))
+        elif dist_info.is_main:
+            from manurestore.training.checkpoint import atomic_write_text
+
+            atomic_write_text(cfg.run_dir / "config.json", cfg.model_dump_json(indent=2))
+        if dist_info.is_main:
+            err_console.print(
+                f"training {cfg.model} on {torch_device} ({dist_info.world_size} process(es)): {data.description}",
+                markup=False, highlight=False,
+            )
+        with progress:
+            summary = trainer.run()
+        if dist_info.is_main:
+            _print_summary(cfg, summary)
+    finally:
+        shutdown(dist_info)
+
+
+class _TrainProgress:
+    """Epoch and step bars with loss, images/s and ETA, fed by the trainer's events."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+            console=err_console, disable=not enabled,
+        )
+        self.steps_per_epoch = 1
+        self.loss = float("nan")
+        self.psnr = float("nan")
+        self.rate = 0.0
+        self._last_time = None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def handle(self, kind: str, payload: dict) -> None:
+        import time
+
+        if not self.enabled:
+            return
+        if kind == "warning":
+            print_warning(payload["message"])
+        elif kind == "start":
+            self.steps_per_epoch = payload["steps_per_epoch"]
+            total = payload["total_steps"]
+            epochs = -(-total // self.steps_per_epoch)
+            done = payload["resumed_at"]
+            self.epoch_bar = self.progress.add_task("epochs", total=epochs, completed=done // self.steps_per_epoch, info="")
+            self.step_bar = self.progress.add_task("steps", total=total, completed=done, info="")
+            identity = payload.get("identity") or {}
+            if identity:
+                self.progress.console.print(
+                    f"identity baseline on validation (degraded vs clean): PSNR {identity['psnr']:.2f} dB, SSIM {identity['ssim']:.4f}; precision {payload['precision']}",
+                    markup=False, highlight=False,
+                )
+        elif kind == "step":
+            now = time.perf_counter()
+            if self._last_time is not None:
+                instant = payload["images"] / max(now - self._last_time, 1e-9)
+                self.rate = instant if self.rate == 0 else 0.9 * self.rate + 0.1 * instant
+            self._last_time = now
+            if payload["step"] % 5 == 0 or payload["step"] == 1:
+                self.loss = float(payload["loss"])
+            self.progress.update(self.step_bar, completed=payload["step"],
+                                 info=f"loss {self.loss:.4f}  val PSNR {self.psnr:.2f}  {self.rate:.1f} img/s")
+            self.progress.update(self.epoch_bar, completed=payload["step"] // self.steps_per_epoch)
+        elif kind == "validation":
+            self.psnr = payload["psnr"]
+            mark = " (best)" if payload["improved"] else ""
+            self.progress.console.print(
+                f"epoch {payload['epoch']}: val loss {payload['loss']:.4f}  PSNR {payload['psnr']:.2f} dB  SSIM {payload['ssim']:.4f}{mark}",
+                markup=False, highlight=False,
+            )
+
+
+def _print_summary(cfg: TrainConfig, summary: dict) -> None:
+    table = Table(title=f"training {summary['stop_reason']}: {cfg.run_dir}", title_justify="left")
+    table.add_column("")
+    table.add_column("PSNR (dB)", justify="right")
+    table.add_column("SSIM", justify="right")
+    table.add_column("MSE", justify="right")
+    identity, last = summary["identity"], summary["last"]
+    if identity:
+        table.add_row("degraded input (identity)", f"{identity['psnr']:.2f}", f"{identity['ssim']:.4f}", f"{identity['mse']:.5f}")
+    if last:
+        table.add_row("restored (last validation)", f"{last['psnr']:.2f}", f"{last['ssim']:.4f}", f"{last['mse']:.5f}")
+    out_console.print(table)
+    out_console.print(
+        f"{summary['steps']} steps in {summary['seconds']:.1f} s; best validation PSNR {summary['best_psnr']:.2f} dB → {cfg.run_dir / 'best.safetensors'}",
+        markup=False, highlight=False,
+    )
+
+
+def _print_dry_run(cfg: TrainConfig) -> None:
+    from manurestore.models.registry import describe_models
+
+    table = Table(title="models (at 256×256, one image)", title_justify="left")
+    for column in ("model", "parameters", "GFLOPs", "dim", "depth", "heads", "patch"):
+        table.add_column(column, justify="right" if column != "model" else "left")
+    for row in describe_models(256):
+        table.add_row(row["name"], f"{row['params']:,}", f"{row['gflops']:.1f}", str(row["embed_dim"]), str(row["depth"]), str(row["heads"]), str(row["patch_size"]))
+    out_console.print(table)
+    out_console.print("resolved settings:", markup=False)
+    out_console.print_json(cfg.model_dump_json())

@@ -1,0 +1,99 @@
+"""Checkpoints: safetensors weights whose metadata rebuilds the model, and the training state.
+
+`best.safetensors` / `last.safetensors` hold the weights plus JSON metadata (model name, model
+config, manurestore version, training crop, metrics), so `restore` needs only that one file.
+`state.pt` holds what resuming needs (optimizer, step, RNG states, EMA) in types that
+`torch.load(weights_only=True)` accepts. Every file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from manurestore import __version__
+from manurestore.errors import ManurestoreError
+
+FORMAT = "manurestore-checkpoint-1"
+
+
+class CheckpointError(ManurestoreError):
+    """A weights or state file that cannot be used; the message names it."""
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call write(temp) on a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temp))
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, Any]) -> None:
+    """Weights (contiguous CPU tensors) and metadata (each value JSON-encoded) in one file."""
+    from manurestore.models.registry import model_config
+
+    tensors = {name: value.detach().to("cpu").contiguous() for name, value in model.state_dict().items()}
+    header = {"format": FORMAT, "manurestore_version": __version__, "model_config": model_config(model), **metadata}
+    encoded = {key: json.dumps(value) for key, value in header.items()}
+    atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata=encoded))
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The JSON metadata of a weights file, without loading the tensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            raw = handle.metadata() or {}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: model file not found") from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a safetensors model file ({error})") from None
+    metadata = {key: json.loads(value) for key, value in raw.items()}
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a manurestore model (no '{FORMAT}' metadata); use a .safetensors file written by `manurestore train`")
+    return metadata
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the model a weights file describes and load its weights, in eval mode."""
+    from manurestore.models.registry import build_model_from_config
+
+    path = Path(path)
+    metadata = read_metadata(path)
+    try:
+        model = build_model_from_config(metadata["model_config"])
+        model.load_state_dict(load_file(str(path)), strict=True)
+    except (KeyError, RuntimeError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: weights do not match the model they describe ({str(error).splitlines()[0]})") from None
+    return model.to(device).eval(), metadata
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda temp: torch.save(state, temp))
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no training state to resume from") from None
+    except Exception as error:
+        raise CheckpointError(f"{path}: unreadable training state ({str(error).splitlines()[0]})") from None

@@ -1,0 +1,85 @@
+"""TrainConfig: the one source of training defaults, for CLI flags and TOML config files alike.
+
+The defaults are the seed's recipe (ViT-B/16, 256² inputs, batch 16, L1 + 0.1·perceptual +
+0.1·(1 − SSIM), AdamW 1e-4, cosine schedule, gradient clipping at 1.0, 100 epochs), except that
+inputs are native-resolution crops rather than whole pages squashed to 256².
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from manurestore.errors import UsageError
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    data: Optional[Path] = Field(None, description="training data folder")
+    model: str = Field("vit-base", description="model size from the registry")
+    epochs: int = Field(100, ge=1, description="passes over the training crops")
+    batch_size: int = Field(16, ge=1, description="crops per optimizer step (per process)")
+    crop: int = Field(256, ge=16, description="side of the square training crops, in native pixels")
+    crops_per_image: int = Field(1, ge=1, description="random crops taken from each page per epoch")
+    augment: bool = Field(True, description="random flips and 90° rotations of the crops")
+    resize: bool = Field(False, description="the seed's whole-page resize to crop×crop (for comparison only)")
+    lr: float = Field(1e-4, gt=0, description="peak AdamW learning rate")
+    weight_decay: float = Field(0.05, ge=0, description="AdamW weight decay")
+    warmup: float = Field(0.05, ge=0, description="warm-up: a fraction of all steps if < 1, else a step count")
+    grad_clip: float = Field(1.0, gt=0, description="gradient norm clipping")
+    l1_weight: float = Field(1.0, ge=0)
+    perceptual_weight: float = Field(0.1, ge=0)
+    ssim_weight: float = Field(0.1, ge=0)
+    vgg_weights: Optional[Path] = Field(None, description="torchvision-format VGG16 weights for the perceptual loss")
+    preset: str = Field("aged", description="degradation preset name or TOML path")
+    val: Optional[Path] = Field(None, description="validation folder (default: DATA/val, or a split)")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="share of a single folder held out for validation")
+    val_every: int = Field(1, ge=1, description="validate every N epochs")
+    pairs: bool = Field(False, description="train on real pairs DATA/degraded + DATA/clean")
+    seed: int = Field(0, description="one seed for data order, crops, degradations and init")
+    device: str = Field("auto")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    compile: bool = Field(False, description="torch.compile the model")
+    ema: float = Field(0.0, ge=0, lt=1, description="EMA decay of the weights (0 = off; e.g. 0.999)")
+    workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    run_dir: Path = Field(Path("runs/latest"))
+    max_steps: Optional[int] = Field(None, ge=1, description="stop after this many optimizer steps")
+    time_limit: Optional[float] = Field(None, gt=0, description="stop after this many seconds (checkpoint saved)")
+    log_every: int = Field(10, ge=1, description="write a metrics line every N steps")
+    cache_dir: Optional[Path] = Field(None, description="where decoded pages are cached on disk")
+    memory_budget_mb: int = Field(2048, ge=0, description="decoded pages kept in RAM up to this size")
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> "TrainConfig":
+        if self.pairs and self.resize:
+            raise ValueError("resize mode is for synthetic degradation only, not --pairs")
+        return self
+
+
+def load_config_file(path: Path) -> dict:
+    """Values from a TOML file (flat keys, as the CLI flags without dashes: batch_size = 8)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"{path}: not valid TOML ({error})") from None
+    unknown = sorted(set(data) - set(TrainConfig.model_fields))
+    if unknown:
+        raise UsageError(f"{path}: unknown key(s) {unknown}; keys are the train flags with _ for -, e.g. batch_size")
+    return data
+
+
+def build_config(file_values: dict, flag_values: dict, source: str = "flags") -> TrainConfig:
+    """Defaults ← config file ← flags given on the command line (None means not given)."""
+    merged = {**file_values, **{k: v for k, v in flag_values.items() if v is not None}}
+    try:
+        return TrainConfig(**merged)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        key = ".".join(str(p) for p in problem["loc"]) or "config"
+        raise UsageError(f"{source}: {key}: {problem['msg']}") from None

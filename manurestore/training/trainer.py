@@ -1,0 +1,432 @@
+"""The training loop: uint8 crops → device → degradation on the device → model → loss.
+
+AdamW (fused where available), linear warm-up then cosine decay, gradient clipping, mixed
+precision where the device supports it, a fixed degraded validation set, best checkpoint by
+validation PSNR, resumable at any step with the same losses as an uninterrupted run.
+The CLI shows progress through the `on_event` callback; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from manurestore import __version__
+from manurestore.data.io import write_image
+from manurestore.errors import ManurestoreError, UsageError
+from manurestore.training import metrics as metric_fns
+from manurestore.training.checkpoint import atomic_write_text, load_state, save_state, save_weights
+from manurestore.training.config import TrainConfig
+from manurestore.training.distributed import DistInfo, any_true, barrier
+
+Event = Callable[[str, dict], None]
+
+# Keys a resumed run may change; everything else must match the run being resumed.
+RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile"}
+RUN_FILES = ("config.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "state.pt", "samples")
+
+
+class TrainingInterrupted(ManurestoreError):
+    """Ctrl-C: the state was saved; the message says how to resume."""
+
+    exit_code = 130
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to zero at `total`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise UsageError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+        return torch.float16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32  # CPUs without bf16 units are slower in bf16 than in fp32
+
+
+def uint8_to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(B, H, W, C) uint8 on the host → (B, C, H, W) float32 in [0, 1] on `device`."""
+    return batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix two runs in one folder; with --overwrite remove only our own files."""
+    run_dir = cfg.run_dir
+    holds_run = (run_dir / "config.json").exists() or (run_dir / "state.pt").exists()
+    if resume:
+        if not (run_dir / "state.pt").exists():
+            raise UsageError(f"{run_dir}: no state.pt to resume from; drop --resume to start a new run")
+        return
+    if holds_run and not overwrite:
+        raise UsageError(f"{run_dir}: already holds a run; pass --resume to continue it, --overwrite to replace it, or choose another --run-dir")
+    if overwrite:
+        for name in RUN_FILES:
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_resume_config(saved: dict, cfg: TrainConfig) -> None:
+    current = json.loads(cfg.model_dump_json())
+    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} → {current[k]!r}" for k in changed[:4])
+        raise UsageError(f"--resume with different settings ({details}); resume with the run's own settings or start a new --run-dir")
+
+
+@dataclass
+class TrainData:
+    train: Any  # CropDataset
+    val_degraded: torch.Tensor  # float (N, 3, H, W) on the device
+    val_clean: torch.Tensor
+    description: str
+    failures: list[tuple[Path, str]]
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, data: TrainData, device: torch.device, dist_info: DistInfo = DistInfo(), on_event: Event | None = None):
+        from manurestore.degradations.pipeline import Pipeline
+        from manurestore.models.registry import build_model
+        from manurestore.training.losses import RestorationLoss
+
+        self.cfg, self.data, self.device, self.dist = cfg, data, device, dist_info
+        self.emit = on_event or (lambda kind, payload: None)
+        self.dtype = resolve_precision(cfg.precision, device)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.model, img_size=cfg.crop).to(device)
+        self.pipeline = None if cfg.pairs else Pipeline.from_preset(cfg.preset)
+        warn = (lambda message: self.emit("warning", {"message": message})) if dist_info.is_main else (lambda message: None)
+        self.loss_fn = RestorationLoss(cfg.l1_weight, cfg.perceptual_weight, cfg.ssim_weight, cfg.vgg_weights, warn=warn).to(device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False) if cfg.ema > 0 else None
+        fused = device.type == "cuda"
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
+        self.net = self.model
+        if dist_info.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if cfg.compile:
+            self.net = torch.compile(self.net)
+        self.steps_per_epoch = len(data.train) // cfg.batch_size
+        if self.steps_per_epoch < 1:
+            raise ManurestoreError(
+                f"{data.train.total} training crops per epoch (across {dist_info.world_size} process(es)) is fewer than "
+                f"--batch-size {cfg.batch_size}; lower --batch-size or raise --crops-per-image"
+            )
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.warmup_steps = int(cfg.warmup * self.total_steps) if cfg.warmup < 1 else int(cfg.warmup)
+        self.step = 0
+        self.best_psnr = -math.inf
+        self.metrics_lines: list[str] = []
+        self.identity: dict[str, float] | None = None
+        self.last_val: dict[str, float] = {}
+
+    # ----- state -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else {},
+            "best_psnr": self.best_psnr if math.isfinite(self.best_psnr) else -1.0,
+            "identity": self.identity or {},
+            "torch_rng": torch.get_rng_state(),
+            "manurestore_version": __version__,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state["ema"]:
+            self.ema.load_state_dict(state["ema"])
+        self.best_psnr = state["best_psnr"] if state["best_psnr"] >= 0 else -math.inf
+        self.identity = state["identity"] or None
+        torch.set_rng_state(state["torch_rng"])
+        metrics_path = self.cfg.run_dir / "metrics.jsonl"
+        if metrics_path.exists():  # keep the log up to the resumed step, drop what came after
+            self.metrics_lines = [line for line in metrics_path.read_text().splitlines() if json.loads(line).get("step", 0) <= self.step]
+
+    def save(self, reason: str) -> None:
+        if not self.dist.is_main:
+            return
+        save_state(self.cfg.run_dir / "state.pt", self.state_dict())
+        save_weights(self.cfg.run_dir / "last.safetensors", self.eval_model, self._weights_metadata(reason))
+
+    def _weights_metadata(self, reason: str) -> dict:
+        return {
+            "model_name": self.cfg.model,
+            "train_crop": self.cfg.crop,
+            "step": self.step,
+            "epoch": self.step / self.steps_per_epoch,
+            "metrics": self.last_val,
+            "identity_baseline": self.identity or {},
+            "preset": None if self.cfg.pairs else self.cfg.preset,
+            "saved_because": reason,
+            "data": str(self.cfg.data),
+        }
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema if self.ema is not None else self.model
+
+    # ----- logging -----------------------------------------------------------------------------
+
+    def log(self, record: dict) -> None:
+        if not self.dist.is_main:
+            return
+        self.metrics_lines.append(json.dumps(record))
+        atomic_write_text(self.cfg.run_dir / "metrics.jsonl", "\n".join(self.metrics_lines) + "\n")
+
+    # ----- one step ----------------------------------------------------------------------------
+
+    def _autocast(self):
+        if self.dtype == torch.float32:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def degrade(self, clean: torch.Tensor, seeds) -> torch.Tensor:
+        with torch.no_grad():
+            return self.pipeline(clean, torch.as_tensor(seeds, dtype=torch.int64))
+
+    def train_step(self, batch) -> dict[str, torch.Tensor]:
+        if self.cfg.pairs:
+            degraded_u8, clean_u8, _ = batch
+            degraded = uint8_to_float(degraded_u8, self.device)
+            clean = uint8_to_float(clean_u8, self.device)
+        else:
+            clean_u8, seeds = batch
+            clean = uint8_to_float(clean_u8, self.device)
+            degraded = self.degrade(clean, seeds)
+        lr = lr_at(self.step, self.total_steps, self.cfg.lr, self.warmup_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with self._autocast():
+            restored = self.net(degraded)
+        loss, parts = self.loss_fn(restored, clean)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema is not None:
+            with torch.no_grad():
+                for ema_p, p in zip(self.ema.parameters(), self.model.parameters()):
+                    ema_p.lerp_(p, 1.0 - self.cfg.ema)
+        self.step += 1
+        return {**parts, "grad_norm": grad_norm.detach(), "lr": torch.tensor(lr)}
+
+    # ----- validation --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        model = self.eval_model.eval()
+        clean_all, degraded_all = self.data.val_clean, self.data.val_degraded
+        totals = {"loss": 0.0, "psnr": 0.0, "ssim": 0.0, "mse": 0.0}
+        restored_first = None
+        for start in range(0, clean_all.shape[0], self.cfg.batch_size):
+            clean = clean_all[start : start + self.cfg.batch_size]
+            degraded = degraded_all[start : start + self.cfg.batch_size]
+            with self._autocast():
+                restored = model(degraded)
+            restored = restored.float()
+            loss, _ = self.loss_fn(restored, clean)
+            restored = restored.clamp(0, 1)
+            n = clean.shape[0]
+            totals["loss"] += float(loss) * n
+            totals["psnr"] += float(metric_fns.psnr(restored, clean).sum())
+            totals["ssim"] += float(metric_fns.ssim(restored, clean).sum())
+            totals["mse"] += float(metric_fns.mse(restored, clean).sum())
+            if restored_first is None:
+                restored_first = restored[:4]
+        self.model.train()
+        count = clean_all.shape[0]
+        result = {key: value / count for key, value in totals.items()}
+        self._save_panel(restored_first)
+        return result
+
+    @torch.no_grad()
+    def identity_baseline(self) -> dict[str, float]:
+        clean, degraded = self.data.val_clean, self.data.val_degraded
+        return {
+            "psnr": float(metric_fns.psnr(degraded, clean).mean()),
+            "ssim": float(metric_fns.ssim(degraded, clean).mean()),
+            "mse": float(metric_fns.mse(degraded, clean).mean()),
+        }
+
+    def _save_panel(self, restored: torch.Tensor) -> None:
+        """degraded | restored | clean for the first validation crops, one row each."""
+        n = restored.shape[0]
+        rows = torch.cat([self.data.val_degraded[:n], restored, self.data.val_clean[:n]], dim=3)
+        panel = torch.cat(list(rows), dim=1)  # (C, n·H, 3·W)
+        array = panel.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        epoch = max(1, math.ceil(self.step / self.steps_per_epoch))
+        write_image(self.cfg.run_dir / "samples" / f"epoch-{epoch:03d}.png", array, overwrite=True)
+
+    # ----- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        started = time.perf_counter()
+        if self.identity is None and self.dist.is_main:
+            self.identity = self.identity_baseline()
+            self.log({"kind": "identity", "step": 0, **self.identity})
+        self.emit("start", {"total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch, "resumed_at": self.step, "identity": self.identity, "precision": str(self.dtype).removeprefix("torch.")})
+        self.model.train()
+        stop_reason = "finished"
+        try:
+            while self.step < self.total_steps:
+                epoch = self.step // self.steps_per_epoch
+                first = (self.step % self.steps_per_epoch) * cfg.batch_size
+                loader = self._loader(epoch, first)
+                epoch_started = time.perf_counter()
+                for batch in loader:
+                    step_started = time.perf_counter()
+                    parts = self.train_step(batch)
+                    images = cfg.batch_size * self.dist.world_size
+                    if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                        record = {"kind": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
+                                  **{k: float(v) for k, v in parts.items()},
+                                  "images_per_s": images / max(time.perf_counter() - step_started, 1e-9)}
+                        self.log(record)
+                    self.emit("step", {"step": self.step, "loss": parts["total"], "images": images, "epoch": epoch})
+                    out_of_time = cfg.time_limit is not None and time.perf_counter() - started > cfg.time_limit
+                    if any_true(out_of_time, self.dist, self.device):
+                        stop_reason = "time limit"
+                        break
+                    if self.step >= self.total_steps or self.step % self.steps_per_epoch == 0:
+                        break
+                epoch_done = self.step % self.steps_per_epoch == 0
+                if epoch_done or self.step >= self.total_steps:
+                    self._end_of_epoch(epoch, time.perf_counter() - epoch_started)
+                if stop_reason != "finished":
+                    break
+        except KeyboardInterrupt:
+            barrier(self.dist)
+            self.save("interrupted")
+            raise TrainingInterrupted(
+                f"interrupted at step {self.step}; state saved in {cfg.run_dir}; resume with: "
+                f"manurestore train {cfg.data} --run-dir {cfg.run_dir} --resume"
+            ) from None
+        self.save(stop_reason)
+        barrier(self.dist)
+        return {"steps": self.step, "stop_reason": stop_reason, "seconds": time.perf_counter() - started,
+                "best_psnr": self.best_psnr, "last": self.last_val, "identity": self.identity or {}}
+
+    def _end_of_epoch(self, epoch: int, seconds: float) -> None:
+        cfg = self.cfg
+        finished_epochs = math.ceil(self.step / self.steps_per_epoch)
+        last = self.step >= self.total_steps
+        if self.dist.is_main and (finished_epochs % cfg.val_every == 0 or last):
+            result = self.validate()
+            self.last_val = result
+            self.log({"kind": "val", "step": self.step, "epoch": finished_epochs, **result, "seconds": seconds})
+            improved = result["psnr"] > self.best_psnr
+            if improved:
+                self.best_psnr = result["psnr"]
+                save_weights(cfg.run_dir / "best.safetensors", self.eval_model, self._weights_metadata("best validation PSNR"))
+            self.emit("validation", {"epoch": finished_epochs, "improved": improved, **result})
+        self.save("end of epoch")
+        barrier(self.dist)
+
+    def _loader(self, epoch: int, first: int):
+        dataset = self.data.train
+        dataset.set_epoch(epoch)
+        usable = self.steps_per_epoch * self.cfg.batch_size
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.cfg.batch_size,
+            sampler=range(first, usable),
+            num_workers=self.cfg.workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=False,
+        )
+
+
+def build_train_data(cfg: TrainConfig, device: torch.device, dist_info: DistInfo, pipeline_seed_offset: int = 0) -> TrainData:
+    """Find the images, decode them once, make the training crops and the fixed validation set."""
+    from manurestore.data.dataset import CropDataset, PageStore, validation_crops
+    from manurestore.data.folders import find_images, find_pairs, split_train_val
+    from manurestore.degradations.pipeline import Pipeline
+
+    if cfg.data is None:
+        raise UsageError("give the training data folder: manurestore train DATA")
+    resize_to = cfg.crop if cfg.resize else None
+    budget = cfg.memory_budget_mb << 20
+    load = lambda paths: PageStore.load(paths, resize_to=resize_to, memory_budget=budget, cache_dir=cfg.cache_dir)  # noqa: E731
+    if cfg.pairs:
+        pairs = list(find_pairs(cfg.data))
+        order = np.random.default_rng([cfg.seed, 0x5B1]).permutation(len(pairs))
+        n_val = max(1, round(len(pairs) * cfg.val_fraction)) if len(pairs) > 1 else 0
+        if n_val == 0:
+            raise ManurestoreError(f"{cfg.data}: {len(pairs)} pair(s); at least 2 are needed (one for validation)")
+        val_pairs = [pairs[i] for i in order[:n_val]]
+        train_pairs = [pairs[i] for i in order[n_val:]]
+        degraded, clean = load([d for d, _ in train_pairs]), load([c for _, c in train_pairs])
+        val_degraded_store, val_clean_store = load([d for d, _ in val_pairs]), load([c for _, c in val_pairs])
+        failures = degraded.failures + clean.failures + val_degraded_store.failures + val_clean_store.failures
+        if failures:
+            raise ManurestoreError(f"{failures[0][1]} (a pair needs both images readable)")
+        train = CropDataset(degraded, clean=clean, crop=cfg.crop, crops_per_image=cfg.crops_per_image, augment=cfg.augment,
+                            seed=cfg.seed, rank=dist_info.rank, world_size=dist_info.world_size)
+        val_u8, _, val_clean_u8 = validation_crops(val_degraded_store, cfg.crop, cfg.seed, clean=val_clean_store)
+        val_degraded = uint8_to_float(val_u8, device)
+        val_clean = uint8_to_float(val_clean_u8, device)
+        description = f"{len(train_pairs)} training pairs, {len(val_pairs)} validation pairs (paired layout)"
+        return TrainData(train, val_degraded, val_clean, description, [])
+
+    if cfg.val is not None:
+        train_paths = find_images(cfg.data).paths
+        val_paths = find_images(cfg.val).paths
+        layout = f"{cfg.data} + --val {cfg.val}"
+    else:
+        split = split_train_val(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, batch_size=1)
+        train_paths, val_paths, layout = split.train, split.val, split.layout
+    if not train_paths:
+        raise ManurestoreError(f"{cfg.data}: no training images found")
+    if not val_paths:
+        raise ManurestoreError(f"{cfg.data}: no validation images; add DATA/val, pass --val DIR, or set --val-fraction above 0")
+    store = load(train_paths)
+    val_store = load(val_paths)
+    if len(val_store) == 0:
+        raise ManurestoreError(f"none of the {len(val_paths)} validation images could be read; first problem: {val_store.failures[0][1]}")
+    train = CropDataset(store, crop=cfg.crop, crops_per_image=cfg.crops_per_image, augment=cfg.augment and not cfg.resize,
+                        seed=cfg.seed, rank=dist_info.rank, world_size=dist_info.world_size)
+    val_u8, val_seeds = validation_crops(val_store, cfg.crop, cfg.seed)
+    val_clean = uint8_to_float(val_u8, device)
+    with torch.no_grad():
+        val_degraded = Pipeline.from_preset(cfg.preset)(val_clean, torch.tensor(val_seeds, dtype=torch.int64))
+    mode = "whole pages resized (seed mode)" if cfg.resize else f"native-resolution {cfg.crop}² crops"
+    description = f"{len(store)} training and {len(val_store)} validation pages ({layout}); {mode}"
+    return TrainData(train, val_degraded, val_clean, description, store.failures + val_store.failures)
