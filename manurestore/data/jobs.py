@@ -108,3 +108,30 @@ def check_writable(folder: Path) -> None:
             pass
     except OSError as error:
         raise ManurestoreError(f"{folder}: cannot write output here ({error.strerror or error}); choose another -o") from None
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'2/5' → (2, 5): this process takes shard 2 of 5 (1-based)."""
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected K/N, e.g. 1/4") from None
+    if count < 1 or not 1 <= index <= count:
+        raise UsageError(f"--shard {text!r}: K must be between 1 and N")
+    return index, count
+
+
+def select_shard(tasks: list[FileTask], shard: tuple[int, int] | None) -> list[FileTask]:
+    """The tasks of shard K of N, chosen by a hash of each image's identity.
+
+    Every process that lists the same archive gets the same split, whatever the listing order,
+    and adding files later does not move the others to another shard.
+    """
+    if shard is None:
+        return tasks
+    import hashlib
+
+    index, count = shard
+    return [t for t in tasks if int.from_bytes(hashlib.blake2b(t.identity.encode(), digest_size=8).digest(), "little") % count == index - 1]

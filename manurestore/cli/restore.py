@@ -1,0 +1,86 @@
+"""`manurestore restore`: full-resolution restoration of files and folders."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from manurestore.cli.common import err_console, print_error, reports_errors
+from manurestore.cli.progress import file_progress
+from manurestore.errors import UsageError
+
+
+@reports_errors
+def command(
+    inputs: List[Path] = typer.Argument(..., help="Image files or folders (recursive).", show_default=False),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input) or folder. Default: IN.restored.jpg beside a file, FOLDER.restored/ beside a folder."),
+    model: Optional[Path] = typer.Option(None, "-m", "--model", help="A .safetensors file (or run folder) from `manurestore train`. Default: the bundled model."),
+    tile: Optional[int] = typer.Option(None, "--tile", min=16, help="Tile size in pixels. Default: the model's training crop."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in pixels (at least 1/8 of a tile). Default: a quarter of the tile."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles restored together."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it, else fp32), fp32, bf16, fp16."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Output format for every file (png, jpg, tif, webp, bmp). Default: the input's."),
+    quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG/WebP quality."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: process only shard K of N of the inputs (split by file, stable across machines)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Restore again over existing outputs (default: skip them, so an interrupted job resumes)."),
+) -> None:
+    """Restore degraded manuscript scans at full resolution.
+
+    Examples: manurestore restore folio.jpg  (writes folio.restored.jpg);
+    manurestore restore scans/ -o restored/ -m runs/latest/best.safetensors --shard 1/4
+    """
+    from manurestore.data.jobs import check_writable, plan_job, parse_shard, select_shard
+    from manurestore.devices import resolve_device
+    from manurestore.inference.files import restore_files
+    from manurestore.inference.model_source import inference_dtype, load_restorer_model
+    from manurestore.inference.tiling import TiledRestorer
+
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise UsageError(f"--precision {precision!r}: use auto, fp32, bf16 or fp16")
+    torch_device = resolve_device(device)
+    shard_spec = parse_shard(shard)
+    plan = plan_job(inputs, output, "restored", fmt)
+    tasks = select_shard(plan.tasks, shard_spec)
+    if not plan.tasks:
+        raise UsageError(f"no images found in {', '.join(map(str, inputs))}")
+    net, metadata, model_path = load_restorer_model(model, torch_device)
+    tile_size = tile or int(metadata.get("train_crop", 256))
+    try:
+        restorer = TiledRestorer(net, tile=tile_size, overlap=overlap, batch_size=batch_size, device=torch_device,
+                                 dtype=inference_dtype(precision, torch_device))
+    except ValueError as error:
+        raise UsageError(f"--overlap: {error}") from None
+    for folder in {task.target.parent for task in tasks}:
+        check_writable(folder)
+
+    started = time.perf_counter()
+    totals = {"pages": 0, "mp": 0.0}
+    with file_progress(show=len(tasks) > 1) as progress:
+        bar = progress.add_task("restore", total=len(tasks), rate="")
+
+        def advance(_task, megapixels):
+            totals["pages"] += 1
+            totals["mp"] += megapixels
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            progress.update(bar, advance=1, rate=f"{totals['pages'] / elapsed:.2f} pages/s  {totals['mp'] / elapsed:.2f} MP/s")
+
+        result = restore_files(tasks, restorer, overwrite=overwrite, quality=quality, on_done=advance)
+    for _, message in result.failures:
+        print_error(message)
+    elapsed = time.perf_counter() - started
+    parts = [f"restored {len(result.written)} page(s) ({result.megapixels:.1f} MP) with {model_path.name} in {elapsed:.1f} s"]
+    if result.megapixels:
+        parts.append(f"{elapsed / result.megapixels:.2f} s/MP")
+    if result.skipped_existing:
+        parts.append(f"{len(result.skipped_existing)} existing output(s) skipped (--overwrite to redo)")
+    if shard_spec:
+        parts.append(f"shard {shard_spec[0]}/{shard_spec[1]}: {len(tasks)} of {len(plan.tasks)} inputs")
+    if result.failures:
+        parts.append(f"{len(result.failures)} failed")
+    err_console.print("; ".join(parts), markup=False, highlight=False)
+    if result.failures:
+        raise typer.Exit(1)
