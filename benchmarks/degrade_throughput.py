@@ -1,0 +1,552 @@
+#!/usr/bin/env python
+"""Images/s of the `aged` degradation pipeline with every op firing, beside albumentations.
+
+    python benchmarks/degrade_throughput.py                 # CPU, and CUDA when torch sees it
+    python benchmarks/degrade_throughput.py --quick         # the same cases, ~10–20 s on an idle 2-core machine
+    python benchmarks/degrade_throughput.py --device cuda --json results.json
+    python benchmarks/degrade_throughput.py --quick --per-op  # each op alone, both sides
+
+Cases: 256×256 RGB at batch 16 and one 2048×1536 RGB page (batch 1) on the CPU; on CUDA the same
+two plus 256×256 at batch 256. Our side is timed twice: the float pipeline alone, and with the
+uint8 (B, H, W, C) → float → uint8 conversions done on the device it runs on (on CUDA also a third
+time, from pinned host memory to host memory). Albumentations runs its six ops on uint8 numpy
+images one at a time, as a per-image CPU augmentation pipeline does; what stands in for the ops it
+lacks is printed with the results. Every figure is the median of several timed runs after a
+warm-up; the spread (fastest–slowest run) is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from manurestore.degradations.blur import opencv_sigma
+from manurestore.degradations.pipeline import Pipeline, Step
+from manurestore.degradations.stains import STAIN_BROWN
+from manurestore.degradations.yellowing import FULL_TINT
+
+PRESET = "aged"
+SMALL = (256, 256)
+PAGE = (1536, 2048)  # (H, W): a 2048×1536 page scanned in landscape
+CPU_TARGET_RATIO = 2.0  # ours ≥ 2× albumentations at 256² on the CPU
+CUDA_TARGET_IMAGES_PER_S = 100_000.0  # at 256², batch 256, on an NVIDIA GPU
+STAIN_GRID = 192  # the albumentations stand-in draws its stain mask at this size, as our op does
+
+
+# --------------------------------------------------------------------------------------------
+# The two pipelines
+
+
+def every_op_pipeline(preset: str = PRESET) -> Pipeline:
+    """The preset's ops and parameters, each firing on every image (p = 1)."""
+    base = Pipeline.from_preset(preset)
+    return Pipeline([Step(step.op, 1.0) for step in base.steps], name=f"{base.name} (p=1)")
+
+
+def albumentations_pipeline(pipeline: Pipeline, seed: int = 0):
+    """albumentations' closest equivalents of the pipeline's ops, in the same order, all p = 1.
+
+    Returns (Compose, [(our op name, transform, how it stands in)]). The parameters are read from
+    our ops, so the two sides stay in step when the preset changes.
+    """
+    import albumentations as A
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    ops = {step.op.name: step.op.params for step in pipeline.steps}
+    entries = []
+    for step in pipeline.steps:
+        name, params = step.op.name, step.op.params
+        if name == "gaussian_noise":
+            transform = A.GaussNoise(std_range=tuple(params.sigma), mean_range=(0.0, 0.0), per_channel=True, p=1.0)
+            note = f"GaussNoise(std_range={tuple(params.sigma)}) — std as a fraction of 255, per pixel and channel"
+        elif name == "gaussian_blur":
+            low, high = min(params.kernel_sizes), max(params.kernel_sizes)
+            sigmas = (opencv_sigma(low), opencv_sigma(high))
+            # albumentations 2.x builds its kernel from sigma itself: sigma_limit=0 divides by zero
+            # and returns a black image, so the OpenCV rule's sigmas are given as the range.
+            transform = A.GaussianBlur(blur_limit=(low, high), sigma_limit=sigmas, p=1.0)
+            note = (f"GaussianBlur(blur_limit=({low}, {high}), sigma_limit=({sigmas[0]:.2f}, {sigmas[1]:.2f})) — "
+                    "the OpenCV rule's sigmas (2.x turns sigma_limit=0 into a black image); even sizes round up")
+        elif name == "contrast":
+            alpha, beta = params.alpha, params.beta
+            transform = A.RandomBrightnessContrast(
+                brightness_limit=(beta.low, beta.high), contrast_limit=(alpha.low - 1.0, alpha.high - 1.0),
+                brightness_by_max=True, ensure_safe_range=False, p=1.0)
+            note = (f"RandomBrightnessContrast(contrast_limit=({alpha.low - 1:.2f}, {alpha.high - 1:.2f}), "
+                    f"brightness_limit={tuple(beta)}, brightness_by_max=True) — exactly alpha·x + beta·255")
+        elif name == "salt_pepper":
+            transform = A.SaltAndPepper(amount=tuple(params.amount), salt_vs_pepper=(0.5, 0.5), p=1.0)
+            note = f"SaltAndPepper(amount={tuple(params.amount)}, salt_vs_pepper=(0.5, 0.5)) — whole pixels, as ours"
+        elif name == "yellowing":
+            transform = A.Lambda(image=_yellowing_lambda(params.strength, rng, cv2), name="yellowing", p=1.0)
+            note = f"Lambda: cv2.LUT per channel ×(1 − s·(1 − {FULL_TINT})), s in {tuple(params.strength)} (no built-in op)"
+        elif name == "stains":
+            transform = A.Lambda(image=_stains_lambda(params, rng, cv2), name="stains", p=1.0)
+            note = (f"Lambda (albumentations has no stain op): {int(params.count.low)}–{int(params.count.high)} "
+                    f"filled ellipses drawn with cv2 on a ≤{STAIN_GRID}-px mask, Gaussian-softened, resized "
+                    "and multiplied in as brown — smooth ellipses where ours draws wobbly outlines")
+        else:
+            raise SystemExit(f"no albumentations equivalent is defined for op {name!r}")
+        entries.append((name, transform, note))
+    assert set(ops) == {name for name, _, _ in entries}
+    compose = A.Compose([transform for _, transform, _ in entries], seed=seed)
+    return compose, entries
+
+
+def _yellowing_lambda(strength, rng: np.random.Generator, cv2):
+    tint = np.asarray(FULL_TINT, dtype=np.float32)
+    levels = np.arange(256, dtype=np.float32)[:, None]
+
+    def yellowing(image: np.ndarray, **_) -> np.ndarray:
+        s = rng.uniform(strength.low, strength.high)
+        scale = 1.0 - s * (1.0 - tint)
+        lut = np.clip(np.rint(levels * scale), 0, 255).astype(np.uint8).reshape(256, 1, 3)
+        return cv2.LUT(image, lut)
+
+    return yellowing
+
+
+def _stains_lambda(params, rng: np.random.Generator, cv2):
+    brown = np.asarray(STAIN_BROWN, dtype=np.float32)
+
+    def stains(image: np.ndarray, **_) -> np.ndarray:
+        height, width = image.shape[:2]
+        scale = min(1.0, STAIN_GRID / max(height, width))
+        grid_h, grid_w = max(1, round(height * scale)), max(1, round(width * scale))
+        keep = np.ones((grid_h, grid_w), np.float32)  # product of (1 − opacity) over the blotches
+        shorter = min(grid_h, grid_w)
+        for _ in range(int(rng.integers(int(params.count.low), int(params.count.high) + 1))):
+            radius = rng.uniform(*params.radius) * shorter
+            aspect = rng.uniform(0.6, 1.4)
+            blob = np.zeros_like(keep)
+            centre = (int(rng.uniform(0, grid_w)), int(rng.uniform(0, grid_h)))
+            axes = (max(1, int(radius * aspect)), max(1, int(radius / aspect)))
+            cv2.ellipse(blob, centre, axes, rng.uniform(0, 180), 0, 360, float(rng.uniform(*params.intensity)), -1, cv2.LINE_AA)
+            blob = cv2.GaussianBlur(blob, (0, 0), max(0.5, rng.uniform(*params.softness) * radius / 2))
+            keep *= 1.0 - blob
+        mask = 1.0 - keep
+        if (grid_h, grid_w) != (height, width):
+            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+        darkening = 1.0 - np.clip(brown + rng.uniform(-0.06, 0.06, 3), 0.0, 1.0).astype(np.float32)
+        factor = 1.0 - mask[..., None] * darkening
+        return np.clip(image * factor + 0.5, 0, 255).astype(np.uint8)
+
+    return stains
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+
+
+@dataclass
+class Result:
+    case: str
+    side: str  # "manurestore" or "albumentations"
+    device: str
+    variant: str
+    height: int
+    width: int
+    batch: int
+    seconds: float  # median seconds per call (one call = one batch, or `batch` images one by one)
+    fastest: float
+    slowest: float
+    runs: int
+    calls_per_run: int
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.seconds
+
+    @property
+    def megapixels_per_s(self) -> float:
+        return self.images_per_s * self.height * self.width / 1e6
+
+    def row(self) -> dict:
+        return {**asdict(self), "images_per_s": self.images_per_s, "megapixels_per_s": self.megapixels_per_s,
+                "ms_per_call": 1e3 * self.seconds}
+
+
+@dataclass
+class Settings:
+    quick: bool
+    runs: int
+    warmup: int
+    min_run_s: float  # a timed run repeats the call until it lasts at least this long
+    notes: list[str] = field(default_factory=list)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _run_seconds(fn: Callable[[], object], calls: int, device: torch.device) -> float:
+    """Wall time of `calls` back-to-back calls; on CUDA between two events, after a synchronize."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(device)
+        start.record()
+        for _ in range(calls):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    begin = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return time.perf_counter() - begin
+
+
+def measure(fn: Callable[[], object], device: torch.device, settings: Settings) -> tuple[float, float, float, int]:
+    """(median, fastest, slowest) seconds per call over `settings.runs` timed runs, and calls per run."""
+    once = min(_run_seconds(fn, 1, device) for _ in range(max(1, settings.warmup)))  # warm-ups size the runs
+    calls = max(1, math.ceil(settings.min_run_s / max(once, 1e-6)))
+    per_call = [_run_seconds(fn, calls, device) / calls for _ in range(settings.runs)]
+    return statistics.median(per_call), min(per_call), max(per_call), calls
+
+
+# --------------------------------------------------------------------------------------------
+# The cases
+
+
+def _test_images(height: int, width: int, count: int, seed: int) -> np.ndarray:
+    """(count, H, W, 3) uint8: beige paper with dark ink-like strokes (content barely matters)."""
+    rng = np.random.default_rng(seed)
+    images = np.empty((count, height, width, 3), np.uint8)
+    images[:] = (226, 210, 178)
+    rows = rng.integers(0, height, size=(count, max(1, height // 24)))
+    for index in range(count):
+        for row in rows[index]:
+            images[index, row:row + 3, : int(width * rng.uniform(0.5, 0.95))] = (40, 30, 25)
+    noise = rng.integers(-12, 13, size=images.shape, dtype=np.int16)
+    return np.clip(images.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def _to_float(batch_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, H, W, C) → float (B, C, H, W) in [0, 1], on the tensor's device.
+
+    As `manurestore.degradations.files.to_batch` does it, so the result keeps the channels-last
+    strides of the uint8 input: the "+ uint8↔float" figures are what `manurestore degrade` pays.
+    """
+    return batch_u8.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def _to_uint8(batch: torch.Tensor) -> torch.Tensor:
+    """float (B, C, H, W) → contiguous uint8 (B, H, W, C), rounded, on the tensor's device."""
+    return batch.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def bench_ours(pipeline: Pipeline, case: str, height: int, width: int, batch: int, device: torch.device,
+               settings: Settings) -> list[Result]:
+    host = torch.from_numpy(_test_images(height, width, batch, seed=1))
+    seeds = list(range(1000, 1000 + batch))
+    on_device = host.to(device)
+    x = _to_float(on_device).contiguous()  # a plain NCHW float batch, as a training loop would hold
+    variants: list[tuple[str, Callable[[], object]]] = [
+        ("pipeline (float in, float out)", lambda: pipeline(x, seeds)),
+        ("+ uint8↔float on " + device.type, lambda: _to_uint8(pipeline(_to_float(on_device), seeds))),
+    ]
+    if device.type == "cuda":
+        pinned = host.pin_memory()
+
+        def from_host():
+            return _to_uint8(pipeline(_to_float(pinned.to(device, non_blocking=True)), seeds)).cpu()
+
+        variants.append(("+ uint8↔float + host↔GPU copies", from_host))
+    out = pipeline(x, seeds)
+    if not torch.isfinite(out).all():
+        raise SystemExit(f"manurestore produced non-finite values on {case}")
+    results = []
+    for variant, fn in variants:
+        median, fastest, slowest, calls = measure(fn, device, settings)
+        results.append(Result(case, "manurestore", device.type, variant, height, width, batch,
+                              median, fastest, slowest, settings.runs, calls))
+    return results
+
+
+def bench_albumentations(compose, case: str, height: int, width: int, count: int, settings: Settings) -> Result:
+    images = list(_test_images(height, width, count, seed=1))
+
+    def run():
+        return [compose(image=image)["image"] for image in images]
+
+    out = run()
+    means = [float(image.mean()) for image in out]
+    if min(means) < 5.0:  # catches transforms that silently blank the image
+        raise SystemExit(f"albumentations returned near-black images on {case} (means {means[:4]}…)")
+    median, fastest, slowest, calls = measure(run, torch.device("cpu"), settings)
+    return Result(case, "albumentations", "cpu", "per image, uint8 numpy", height, width, count,
+                  median, fastest, slowest, settings.runs, calls)
+
+
+def per_op_timings(pipeline: Pipeline, entries, height: int, width: int, batch: int, device: torch.device,
+                   settings: Settings) -> list[dict]:
+    """Each op alone (through a one-step pipeline, so with its RNG set-up), and albumentations' equivalent."""
+    x = _to_float(torch.from_numpy(_test_images(height, width, batch, seed=2)).to(device)).contiguous()
+    seeds = list(range(batch))
+    images = list(_test_images(height, width, batch, seed=2)) if entries else []
+    albu = {name: transform for name, transform, _ in entries or []}
+    rows = []
+    for step in pipeline.steps:
+        single = Pipeline([step])
+        ours, ours_fastest, _, _ = measure(lambda: single(x, seeds), device, settings)
+        row = {"op": step.op.name, "device": device.type, "height": height, "width": width, "batch": batch,
+               "ours_ms_per_batch": 1e3 * ours, "ours_fastest_ms": 1e3 * ours_fastest,
+               "albumentations_ms_per_batch": None, "albumentations_fastest_ms": None}
+        if step.op.name in albu:
+            import albumentations as A
+
+            compose = A.Compose([albu[step.op.name]], seed=0)
+            theirs, theirs_fastest, _, _ = measure(lambda: [compose(image=image)["image"] for image in images],
+                                                   torch.device("cpu"), settings)
+            row["albumentations_ms_per_batch"] = 1e3 * theirs
+            row["albumentations_fastest_ms"] = 1e3 * theirs_fastest
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Machine and report
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    info = {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    versions = {"torch": torch.__version__, "numpy": np.__version__}
+    for module in ("manurestore", "kornia", "albumentations", "cv2"):
+        try:
+            versions["opencv" if module == "cv2" else module] = __import__(module).__version__
+        except ImportError:
+            versions["opencv" if module == "cv2" else module] = None
+    if versions["opencv"] is not None:
+        import cv2
+
+        info["opencv_threads"] = cv2.getNumThreads()
+    if torch.cuda.is_available():
+        info["cuda"] = torch.version.cuda
+    info["versions"] = versions
+    return info
+
+
+def print_header(info: dict, settings: Settings, devices: list[torch.device]) -> None:
+    v = info["versions"]
+    print(f"manurestore {v['manurestore']} — degradation throughput, preset '{PRESET}' with every op firing (p=1)")
+    load = info["load_average"]
+    load_text = f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""
+    print(f"CPU   : {info['cpu']} — {info['usable_cpus']} usable of {info['logical_cpus']} logical CPUs{load_text}")
+    threads = f"torch threads {info['torch_threads']} (interop {info['torch_interop_threads']})"
+    if "opencv_threads" in info:
+        threads += f", OpenCV threads {info['opencv_threads']}"
+    print(f"threads: {threads}")
+    print(f"GPU   : {info['gpu'] + ' (CUDA ' + str(info.get('cuda')) + ')' if info['gpu'] else 'none seen by torch'}")
+    print("versions: " + ", ".join(f"{name} {version or 'not installed'}" for name, version in
+                                   [("python", info["python"])] + list(v.items())))
+    mode = "quick" if settings.quick else "full"
+    print(f"timing: {mode} — {settings.warmup} warm-up call(s), then the median of {settings.runs} timed runs, "
+          f"each ≥ {settings.min_run_s:g} s of back-to-back calls; devices: {', '.join(d.type for d in devices)}")
+    if load and info["usable_cpus"] and load[0] > 0.5 * info["usable_cpus"]:
+        print(f"warning: the machine looks busy (load {load[0]:.2f} on {info['usable_cpus']} CPUs); timings will be noisy "
+              "(--threads 1 suffers least from sharing the cores)")
+    print()
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}" if value >= 10 else f"{value:,.2f}"
+
+
+def print_results(results: list[Result]) -> None:
+    print(f"{'case':<26} {'side':<15} {'dev':<5} {'variant':<33} {'img/s':>10} {'MP/s':>8} {'ms/call':>9} {'spread ms':>15}")
+    last_case = None
+    for r in results:
+        case = r.case if r.case != last_case else ""
+        spread = f"{1e3 * r.fastest:.1f}–{1e3 * r.slowest:.1f}"
+        print(f"{case:<26} {r.side:<15} {r.device:<5} {r.variant:<33} {_fmt(r.images_per_s):>10} "
+              f"{_fmt(r.megapixels_per_s):>8} {1e3 * r.seconds:>9.2f} {spread:>15}")
+        last_case = r.case
+    print()
+
+
+def comparisons(results: list[Result]) -> tuple[list[dict], list[dict]]:
+    """Ratios ours/albumentations on the same image size, and the two targets."""
+    albu = {(r.height, r.width): r for r in results if r.side == "albumentations"}
+    ratios, targets = [], []
+    for r in results:
+        if r.side != "manurestore":
+            continue
+        theirs = albu.get((r.height, r.width))
+        if theirs is not None:
+            ratios.append({"case": r.case, "device": r.device, "variant": r.variant,
+                           "ratio": r.images_per_s / theirs.images_per_s})
+    for ratio in ratios:
+        if ratio["device"] == "cpu" and ratio["case"].startswith("256x256") and ratio["variant"].startswith("+ uint8"):
+            targets.append({"target": f"≥{CPU_TARGET_RATIO:g}× albumentations at 256² on the CPU (with conversions)",
+                            "value": ratio["ratio"], "met": ratio["ratio"] >= CPU_TARGET_RATIO})
+    for r in results:
+        if r.side == "manurestore" and r.device == "cuda" and r.batch == 256 and r.variant.startswith("pipeline"):
+            targets.append({"target": f"≥{CUDA_TARGET_IMAGES_PER_S:,.0f} img/s at 256² batch 256 on the GPU (pipeline)",
+                            "value": r.images_per_s, "met": r.images_per_s >= CUDA_TARGET_IMAGES_PER_S})
+    return ratios, targets
+
+
+def print_comparisons(ratios: list[dict], targets: list[dict], have_albumentations: bool) -> None:
+    if ratios:
+        print("ours / albumentations, images/s on the same image size:")
+        for ratio in ratios:
+            print(f"  {ratio['case'] + ' (' + ratio['device'] + ')':<30} {ratio['variant']:<33} {ratio['ratio']:>7.2f}×")
+        print()
+    print("targets:")
+    if not any("CPU" in t["target"] for t in targets):
+        why = "albumentations is not installed" if not have_albumentations else "the CPU was not measured"
+        print(f"  ≥{CPU_TARGET_RATIO:g}× albumentations at 256² on the CPU: not measured ({why})")
+    if not any("GPU" in t["target"] for t in targets):
+        print(f"  ≥{CUDA_TARGET_IMAGES_PER_S:,.0f} img/s at 256² batch 256 on an NVIDIA GPU: not measured (no CUDA device used)")
+    for t in targets:
+        value = f"{t['value']:.2f}×" if "×" in t["target"] else f"{t['value']:,.0f} img/s"
+        print(f"  {t['target']}: {value} — {'MET' if t['met'] else 'NOT MET'}")
+    print()
+
+
+def print_per_op(rows: list[dict]) -> None:
+    print("each op alone, ms per batch, median (fastest); ours through a one-step pipeline (RNG set-up and final")
+    print("clamp included), albumentations on the same images one at a time on the CPU:")
+    print(f"  {'op':<16} {'case':<22} {'ours':>20} {'albumentations':>20} {'ours/albu speed':>16}")
+    for row in rows:
+        case = f"{row['width']}x{row['height']} b{row['batch']} {row['device']}"
+        theirs = row["albumentations_ms_per_batch"]
+        speed = f"{theirs / row['ours_ms_per_batch']:.2f}×" if theirs else "—"
+        ours_text = f"{row['ours_ms_per_batch']:.2f} ({row['ours_fastest_ms']:.2f})"
+        theirs_text = f"{theirs:.2f} ({row['albumentations_fastest_ms']:.2f})" if theirs else "—"
+        print(f"  {row['op']:<16} {case:<22} {ours_text:>20} {theirs_text:>20} {speed:>16}")
+    print()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 short timed runs per figure (about 10–20 s in all on an idle 2-core machine)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="measure only this device (default: the CPU, and CUDA when torch sees it)")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write every figure to FILE")
+    parser.add_argument("--per-op", action="store_true", help="also time each op alone, ours and albumentations'")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="set torch's and OpenCV's thread counts (default: leave them as they are)")
+    parser.add_argument("--no-albumentations", action="store_true", help="measure our side only")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    began = time.perf_counter()
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda, but torch sees no CUDA device", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        try:
+            import cv2
+
+            cv2.setNumThreads(args.threads)
+        except ImportError:
+            pass
+    devices = [torch.device(args.device)] if args.device else [torch.device("cpu")]
+    if args.device is None and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+
+    if args.quick:
+        settings = Settings(quick=True, runs=3, warmup=1, min_run_s=0.15)
+    else:
+        settings = Settings(quick=False, runs=7, warmup=3, min_run_s=1.0)
+    info = machine_info()
+    print_header(info, settings, devices)
+
+    pipeline = every_op_pipeline()
+    compose, entries = None, None
+    have_albumentations = info["versions"]["albumentations"] is not None
+    if have_albumentations and not args.no_albumentations:
+        compose, entries = albumentations_pipeline(pipeline)
+        print("albumentations side (uint8 numpy, one image at a time, every transform p=1):")
+        for name, _, note in entries:
+            print(f"  {name:<15} → {note}")
+        print()
+    elif not have_albumentations:
+        print("albumentations is not installed (it is in the 'bench' extra: pip install 'manurestore[bench]');")
+        print("printing manurestore's figures only.\n")
+
+    cases = [(f"{SMALL[1]}x{SMALL[0]} RGB b16", SMALL, 16), (f"{PAGE[1]}x{PAGE[0]} RGB page b1", PAGE, 1)]
+    results: list[Result] = []
+    per_op: list[dict] = []
+    for device in devices:
+        device_cases = cases + ([(f"{SMALL[1]}x{SMALL[0]} RGB b256", SMALL, 256)] if device.type == "cuda" else [])
+        for label, (height, width), batch in device_cases:
+            results += bench_ours(pipeline, label, height, width, batch, device, settings)
+            if args.per_op:
+                per_op += per_op_timings(pipeline, entries if device.type == "cpu" else None,
+                                         height, width, batch, device, settings)
+    if compose is not None:
+        for label, (height, width), batch in cases:
+            results.append(bench_albumentations(compose, label, height, width, batch, settings))
+    # The cases in the order they were defined; within one, ours (CPU, then CUDA) before albumentations.
+    order = {label: i for i, label in enumerate([c[0] for c in cases] + [f"{SMALL[1]}x{SMALL[0]} RGB b256"])}
+    results.sort(key=lambda r: (order[r.case], r.side != "manurestore", r.device != "cpu"))
+
+    print_results(results)
+    ratios, targets = comparisons(results)
+    print_comparisons(ratios, targets, have_albumentations and not args.no_albumentations)
+    if per_op:
+        print_per_op(per_op)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    if load:
+        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"benchmark wall time: {time.perf_counter() - began:.1f} s")
+
+    if args.json is not None:
+        report = {
+            "preset": PRESET, "every_op_fires": True, "machine": info,
+            "settings": asdict(settings), "albumentations_equivalents": {n: note for n, _, note in entries or []},
+            "results": [r.row() for r in results], "ratios": ratios, "targets": targets, "per_op": per_op,
+            "load_average_end": list(load) if load else None,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
