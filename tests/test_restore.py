@@ -1,0 +1,170 @@
+"""Tiled restoration, `restore` and `evaluate` end to end with a tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from manurestore.cli.app import app
+from manurestore.inference.evaluation import page_metrics
+from manurestore.inference.tiling import TiledRestorer, blend_window, tile_starts
+from manurestore.models.registry import build_model
+from manurestore.training.checkpoint import save_weights
+
+runner = CliRunner()
+
+
+class Identity(torch.nn.Module):
+    def forward(self, x):
+        return x
+
+
+def tiny_model(seed=0, tile=64):
+    """vit-tiny whose output head is random, so it really changes the image."""
+    torch.manual_seed(seed)
+    model = build_model("vit-tiny", img_size=tile).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.startswith("head"):
+                parameter.normal_(0, 0.02)
+    return model
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_weights(path, tiny_model(), {"model_name": "vit-tiny", "train_crop": 64, "metrics": {}})
+    return path
+
+
+def page(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 1, 1), (2, 3, 3), (37, 101, 3), (64, 64, 1), (65, 129, 3), (300, 8000, 3)])
+def test_identity_model_gives_back_exactly_the_input(shape):
+    source = page(shape)
+    assert np.array_equal(TiledRestorer(Identity(), tile=64, batch_size=16).restore(source), source)
+
+
+def test_tiles_cover_the_page_and_the_window_is_smooth():
+    assert tile_starts(10, 64, 48) == [0]
+    starts = tile_starts(300, 64, 48)
+    assert starts[0] == 0 and starts[-1] == 300 - 64 and all(b - a <= 48 for a, b in zip(starts, starts[1:]))
+    window = blend_window(64, 16)
+    assert window.min() > 0 and window.max() == 1.0 and np.all(np.abs(np.diff(window)) < 0.2)
+    with pytest.raises(ValueError, match="overlap"):
+        TiledRestorer(Identity(), tile=64, overlap=4)
+
+
+def test_tiled_equals_one_pass_away_from_the_borders():
+    model = tiny_model()
+    source = page((150, 200, 3), seed=3)
+    tiled = TiledRestorer(model, tile=64).restore(source).astype(np.float64)
+    with torch.no_grad():
+        x = torch.from_numpy(source).permute(2, 0, 1)[None].float() / 255
+        full = (model(x).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round()
+    assert np.abs(full - source).mean() > 1.0, "the model must change the page for this test to mean anything"
+    assert np.abs(tiled - full)[16:-16, 16:-16].mean() < 0.5
+
+
+def test_page_metrics_match_numpy_and_one_pass():
+    from manurestore.training import metrics
+
+    a, b = page((700, 90, 3), 1), page((700, 90, 3), 2)
+    result = page_metrics(a, b)
+    x = torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255
+    y = torch.from_numpy(b).permute(2, 0, 1)[None].float() / 255
+    mse = np.mean((a / 255.0 - b / 255.0) ** 2)
+    assert result["mse"] == pytest.approx(mse, rel=1e-6)
+    assert result["psnr"] == pytest.approx(10 * np.log10(1 / mse), rel=1e-6)
+    assert result["ssim"] == pytest.approx(float(metrics.ssim(x, y)), abs=1e-5)
+    assert page_metrics(a, a)["psnr"] == metrics.PSNR_CAP_DB
+
+
+def save(path: Path, shape, seed=0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = page(shape, seed)
+    Image.fromarray(array[:, :, 0] if shape[2] == 1 else array).save(path)
+    return path
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_restore_cli_end_to_end(tmp_path, model_file):
+    scans = tmp_path / "scans"
+    save(scans / "a.png", (70, 90, 3), 1)
+    save(scans / "sub" / "b.png", (33, 150, 3), 2)
+    save(scans / "gray.png", (40, 40, 1), 3)
+    (scans / "broken.jpg").write_bytes(b"\xff\xd8\xff")
+    result = invoke("restore", scans, "-o", tmp_path / "out", "-m", model_file)
+    assert result.exit_code == 1 and "broken.jpg" in result.output
+    assert Image.open(tmp_path / "out" / "sub" / "b.png").size == (150, 33)
+    assert Image.open(tmp_path / "out" / "gray.png").mode == "L"
+    before = (tmp_path / "out" / "a.png").stat().st_mtime_ns
+    again = invoke("restore", scans / "a.png", scans / "sub", "-o", tmp_path / "out", "-m", model_file)
+    assert again.exit_code == 0 and "skipped" in again.output
+    assert (tmp_path / "out" / "a.png").stat().st_mtime_ns == before
+    redo = invoke("restore", scans / "a.png", "-o", tmp_path / "out", "-m", model_file, "--overwrite")
+    assert redo.exit_code == 0
+    single = invoke("restore", scans / "a.png", "-m", model_file)
+    assert single.exit_code == 0 and (scans / "a.restored.png").exists()
+
+
+def test_restore_shards_split_a_folder_without_overlap(tmp_path, model_file):
+    scans = tmp_path / "scans"
+    for i in range(6):
+        save(scans / f"p{i}.png", (20, 20, 3), i)
+    outputs = []
+    for k in (1, 2):
+        assert invoke("restore", scans, "-o", tmp_path / f"shard{k}", "-m", model_file, "--shard", f"{k}/2").exit_code == 0
+        outputs.append({p.name for p in (tmp_path / f"shard{k}").glob("*.png")})
+    assert not outputs[0] & outputs[1] and len(outputs[0] | outputs[1]) == 6
+    assert invoke("restore", scans, "-m", model_file, "--shard", "3/2").exit_code == 2
+
+
+def test_restore_usage_errors(tmp_path, model_file):
+    source = save(tmp_path / "a.png", (20, 20, 3))
+    assert invoke("restore", source, "-m", tmp_path / "missing.safetensors").exit_code == 2
+    not_model = tmp_path / "x.safetensors"
+    not_model.write_text("nope")
+    result = invoke("restore", source, "-m", not_model)
+    assert result.exit_code == 1 and "x.safetensors" in result.output
+    result = invoke("restore", source, "-m", model_file, "-o", source, "--overwrite")
+    assert result.exit_code == 2 and "input" in result.output
+
+
+def test_evaluate_cli_reports_baseline_and_json(tmp_path, model_file):
+    data = tmp_path / "clean"
+    save(data / "a.png", (60, 80, 3), 1)
+    save(data / "b.png", (50, 50, 3), 2)
+    report = tmp_path / "eval.json"
+    result = invoke("evaluate", model_file, data, "--preset", "aged", "--seed", "0", "--json", report, "--per-degradation")
+    assert result.exit_code == 0, result.output
+    first = json.loads(report.read_text())
+    assert first["seed"] == 0 and first["preset"]["name"] == "aged" and len(first["images"]) == 2
+    row = first["images"][0]
+    assert set(row) >= {"image", "identity", "restored", "gain"}
+    assert row["gain"]["psnr"] == pytest.approx(row["restored"]["psnr"] - row["identity"]["psnr"])
+    assert {r["op"] for r in first["per_degradation"]} >= {"gaussian_noise", "stains"}
+    again = invoke("evaluate", data, "-m", model_file, "--json", report, "--overwrite")
+    assert again.exit_code == 0
+    assert json.loads(report.read_text())["images"] == first["images"], "same seed → same numbers"
+    cropped = invoke("evaluate", model_file, data, "--crop", "32")
+    assert cropped.exit_code == 0
+
+
+def test_evaluate_on_real_pairs(tmp_path, model_file):
+    save(tmp_path / "pairs" / "clean" / "x.png", (40, 40, 3), 1)
+    save(tmp_path / "pairs" / "degraded" / "x.png", (40, 40, 3), 2)
+    result = invoke("evaluate", model_file, "--pairs", tmp_path / "pairs", "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["paired"] is True
