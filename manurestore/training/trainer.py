@@ -327,7 +327,8 @@ class Trainer:
                     if self.step >= self.total_steps or self.step % self.steps_per_epoch == 0:
                         break
                 epoch_done = self.step % self.steps_per_epoch == 0
-                if epoch_done or self.step >= self.total_steps:
+                if epoch_done or self.step >= self.total_steps or stop_reason != "finished":
+                    # A run stopped by its time limit is validated too, so it always leaves best weights.
                     self._end_of_epoch(epoch, time.perf_counter() - epoch_started)
                 if stop_reason != "finished":
                     break
