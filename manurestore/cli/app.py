@@ -51,13 +51,14 @@ def root(
 def _register_commands() -> None:
     # Imported here, not at module top, so `manurestore --version` stays quick and one
     # subcommand's import error cannot hide the others' help.
-    from manurestore.cli import degrade, evaluate, plugins, restore, synth, train
+    from manurestore.cli import degrade, evaluate, plugins, restore, synth, train, visualize
 
     app.command("synth", no_args_is_help=True)(synth.command)
     app.command("degrade", no_args_is_help=True)(degrade.command)
     app.command("train", no_args_is_help=True)(train.command)
     app.command("evaluate", no_args_is_help=True)(evaluate.command)
     app.command("restore", no_args_is_help=True)(restore.command)
+    app.add_typer(visualize.app, name="visualize")
     app.command("plugins")(plugins.command)
 
 
