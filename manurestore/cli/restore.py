@@ -19,7 +19,7 @@ def command(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input) or folder. Default: IN.restored.jpg beside a file, FOLDER.restored/ beside a folder."),
     model: Optional[Path] = typer.Option(None, "-m", "--model", help="A .safetensors file (or run folder) from `manurestore train`. Default: the bundled model."),
     tile: Optional[int] = typer.Option(None, "--tile", min=16, help="Tile size in pixels. Default: the model's training crop."),
-    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in pixels (at least 1/8 of a tile). Default: a quarter of the tile."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in pixels, at least (and by default) 1/8 of a tile."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles restored together."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it, else fp32), fp32, bf16, fp16."),

@@ -159,10 +159,12 @@ class CropDataset(torch.utils.data.Dataset):
         self.store, self.clean = store, clean
         self.crop, self.crops_per_image, self.augment, self.seed = crop, crops_per_image, augment, seed
         self.rank, self.world_size = rank, world_size
-        self.epoch = 0
+        self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
+        """Choose this epoch's order of crops (drawn once, not per item)."""
         self.epoch = epoch
+        self._epoch_order = np.random.default_rng([self.seed, epoch, 0xC0]).permutation(self.total)
 
     @property
     def total(self) -> int:
@@ -171,13 +173,9 @@ class CropDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.total // self.world_size
 
-    def _order(self) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, self.epoch, 0xC0])
-        return rng.permutation(self.total)
-
     def __getitem__(self, index: int):
         global_index = index * self.world_size + self.rank  # each rank sees its own shard
-        slot = int(self._order()[global_index])
+        slot = int(self._epoch_order[global_index])
         page_index = slot % len(self.store)
         rng = np.random.default_rng([self.seed, self.epoch, global_index, 0xC1])
         pages = [self.store.pages[page_index]] + ([self.clean.pages[page_index]] if self.clean is not None else [])
