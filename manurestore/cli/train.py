@@ -59,6 +59,7 @@ def command(
     max_steps: Optional[int] = _opt("max_steps", "--max-steps"),
     time_limit: Optional[float] = _opt("time_limit", "--time-limit", help="Stop after this many seconds, saving everything."),
     log_every: Optional[int] = _opt("log_every", "--log-every"),
+    checkpoint_every: Optional[float] = _opt("checkpoint_every", "--checkpoint-every"),
     cache_dir: Optional[Path] = _opt("cache_dir", "--cache-dir", help="Decoded-page cache (default ~/.cache/manurestore/pages)."),
     memory_budget_mb: Optional[int] = _opt("memory_budget_mb", "--memory-budget-mb"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings (keys as the flags, with _); flags override it."),

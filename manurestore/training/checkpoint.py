@@ -45,11 +45,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
-def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, Any]) -> None:
-    """Weights (contiguous CPU tensors) and metadata (each value JSON-encoded) in one file."""
+def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, Any], weights: dict | None = None) -> None:
+    """Weights (contiguous CPU tensors) and metadata (each value JSON-encoded) in one file.
+
+    `weights` overrides the model's current state_dict (e.g. a best copy kept on the host).
+    """
     from manurestore.models.registry import model_config
 
-    tensors = {name: value.detach().to("cpu").contiguous() for name, value in model.state_dict().items()}
+    state = model.state_dict() if weights is None else weights
+    tensors = {name: value.detach().to("cpu").contiguous() for name, value in state.items()}
     header = {"format": FORMAT, "manurestore_version": __version__, "model_config": model_config(model), **metadata}
     encoded = {key: json.dumps(value) for key, value in header.items()}
     atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata=encoded))

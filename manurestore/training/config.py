@@ -50,6 +50,7 @@ class TrainConfig(BaseModel):
     max_steps: Optional[int] = Field(None, ge=1, description="stop after this many optimizer steps")
     time_limit: Optional[float] = Field(None, gt=0, description="stop after this many seconds (checkpoint saved)")
     log_every: int = Field(10, ge=1, description="write a metrics line every N steps")
+    checkpoint_every: float = Field(120.0, ge=0, description="write state and weights at most every N seconds (and always at the end)")
     cache_dir: Optional[Path] = Field(None, description="where decoded pages are cached on disk")
     memory_budget_mb: int = Field(2048, ge=0, description="decoded pages kept in RAM up to this size")
 

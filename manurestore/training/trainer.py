@@ -32,7 +32,7 @@ from manurestore.training.distributed import DistInfo, any_true, barrier
 Event = Callable[[str, dict], None]
 
 # Keys a resumed run may change; everything else must match the run being resumed.
-RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile"}
+RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile", "checkpoint_every"}
 RUN_FILES = ("config.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "state.pt", "samples")
 
 
@@ -146,6 +146,9 @@ class Trainer:
         self.metrics_lines: list[str] = []
         self.identity: dict[str, float] | None = None
         self.last_val: dict[str, float] = {}
+        # The best weights so far, on the host, until the next checkpoint writes them.
+        self._best_pending: tuple[dict, dict] | None = None
+        self._last_checkpoint = time.perf_counter()
 
     # ----- state -------------------------------------------------------------------------------
 
@@ -177,10 +180,19 @@ class Trainer:
             self.metrics_lines = [line for line in metrics_path.read_text().splitlines() if json.loads(line).get("step", 0) <= self.step]
 
     def save(self, reason: str) -> None:
+        """Write state.pt, last.safetensors and any pending best weights."""
+        self._last_checkpoint = time.perf_counter()
         if not self.dist.is_main:
             return
+        if self._best_pending is not None:
+            weights, metadata = self._best_pending
+            save_weights(self.cfg.run_dir / "best.safetensors", self.eval_model, metadata, weights=weights)
+            self._best_pending = None
         save_state(self.cfg.run_dir / "state.pt", self.state_dict())
         save_weights(self.cfg.run_dir / "last.safetensors", self.eval_model, self._weights_metadata(reason))
+
+    def _checkpoint_due(self) -> bool:
+        return time.perf_counter() - self._last_checkpoint >= self.cfg.checkpoint_every
 
     def _weights_metadata(self, reason: str) -> dict:
         return {
@@ -355,9 +367,12 @@ class Trainer:
             improved = result["psnr"] > self.best_psnr
             if improved:
                 self.best_psnr = result["psnr"]
-                save_weights(cfg.run_dir / "best.safetensors", self.eval_model, self._weights_metadata("best validation PSNR"))
+                weights = {name: value.detach().to("cpu", copy=True) for name, value in self.eval_model.state_dict().items()}
+                self._best_pending = (weights, self._weights_metadata("best validation PSNR"))
             self.emit("validation", {"epoch": finished_epochs, "improved": improved, **result})
-        self.save("end of epoch")
+        # Writing a large model every epoch would cost more than training it on a fast GPU.
+        if any_true(self._checkpoint_due(), self.dist, self.device):
+            self.save("end of epoch")
         barrier(self.dist)
 
     def _loader(self, epoch: int, first: int):
@@ -431,3 +446,4 @@ def build_train_data(cfg: TrainConfig, device: torch.device, dist_info: DistInfo
     mode = "whole pages resized (seed mode)" if cfg.resize else f"native-resolution {cfg.crop}² crops"
     description = f"{len(store)} training and {len(val_store)} validation pages ({layout}); {mode}"
     return TrainData(train, val_degraded, val_clean, description, store.failures + val_store.failures)
+
