@@ -34,6 +34,7 @@ import torch
 
 from manurestore.degradations.blur import opencv_sigma
 from manurestore.degradations.pipeline import Pipeline, Step
+from manurestore.degradations.random import cpu_piece, new_batch
 from manurestore.degradations.stains import STAIN_BROWN
 from manurestore.degradations.yellowing import FULL_TINT
 
@@ -42,7 +43,7 @@ SMALL = (256, 256)
 PAGE = (1536, 2048)  # (H, W): a 2048×1536 page scanned in landscape
 CPU_TARGET_RATIO = 2.0  # ours ≥ 2× albumentations at 256² on the CPU
 CUDA_TARGET_IMAGES_PER_S = 100_000.0  # at 256², batch 256, on an NVIDIA GPU
-STAIN_GRID = 192  # the albumentations stand-in draws its stain mask at this size, as our op does
+STAIN_GRID = 192  # the albumentations stand-in draws its stain mask at this size: our op's finest grid
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,17 +237,33 @@ def _test_images(height: int, width: int, count: int, seed: int) -> np.ndarray:
 
 
 def _to_float(batch_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, H, W, C) → float (B, C, H, W) in [0, 1], on the tensor's device.
+    """uint8 (B, H, W, C) → contiguous float (B, C, H, W) in [0, 1], on the tensor's device.
 
-    As `manurestore.degradations.files.to_batch` does it, so the result keeps the channels-last
-    strides of the uint8 input: the "+ uint8↔float" figures are what `manurestore degrade` pays.
+    The same steps as `manurestore.degradations.files.to_batch` after its host→device copy, so
+    the "+ uint8↔float" figures are what `manurestore degrade` pays.
     """
-    return batch_u8.permute(0, 3, 1, 2).float().div_(255.0)
+    planar = batch_u8.permute(0, 3, 1, 2).contiguous()
+    return new_batch(planar.shape, torch.float32, planar.device).copy_(planar).div_(255.0)
 
 
 def _to_uint8(batch: torch.Tensor) -> torch.Tensor:
-    """float (B, C, H, W) → contiguous uint8 (B, H, W, C), rounded, on the tensor's device."""
-    return batch.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    """float (B, C, H, W) → contiguous uint8 (B, H, W, C), rounded, on the tensor's device.
+
+    The same steps as `manurestore.degradations.files.to_images` before its device→host copy.
+    """
+    count, channels, height, width = batch.shape
+    out = torch.empty((count, height, width, channels), dtype=torch.uint8, device=batch.device)
+    budget = cpu_piece(1 << 19) if batch.device.type == "cpu" else max(1, batch.numel())
+    images = max(1, budget // max(1, channels * height * width))
+    rows = height if images > 1 else max(1, budget // max(1, channels * width))
+    for first in range(0, count, images):
+        for top in range(0, height, rows):
+            scaled = batch[first : first + images, :, top : top + rows].mul(255.0).round_().clamp_(0, 255)
+            scaled = scaled.to(torch.int16).to(torch.uint8)  # far quicker than float → uint8 directly
+            target = out[first : first + images, top : top + rows]
+            for channel in range(channels):
+                target[..., channel].copy_(scaled[:, channel])
+    return out
 
 
 def bench_ours(pipeline: Pipeline, case: str, height: int, width: int, batch: int, device: torch.device,
@@ -254,7 +271,7 @@ def bench_ours(pipeline: Pipeline, case: str, height: int, width: int, batch: in
     host = torch.from_numpy(_test_images(height, width, batch, seed=1))
     seeds = list(range(1000, 1000 + batch))
     on_device = host.to(device)
-    x = _to_float(on_device).contiguous()  # a plain NCHW float batch, as a training loop would hold
+    x = _to_float(on_device)  # a plain contiguous NCHW float batch, as a training loop would hold
     variants: list[tuple[str, Callable[[], object]]] = [
         ("pipeline (float in, float out)", lambda: pipeline(x, seeds)),
         ("+ uint8↔float on " + device.type, lambda: _to_uint8(pipeline(_to_float(on_device), seeds))),
@@ -295,7 +312,7 @@ def bench_albumentations(compose, case: str, height: int, width: int, count: int
 def per_op_timings(pipeline: Pipeline, entries, height: int, width: int, batch: int, device: torch.device,
                    settings: Settings) -> list[dict]:
     """Each op alone (through a one-step pipeline, so with its RNG set-up), and albumentations' equivalent."""
-    x = _to_float(torch.from_numpy(_test_images(height, width, batch, seed=2)).to(device)).contiguous()
+    x = _to_float(torch.from_numpy(_test_images(height, width, batch, seed=2)).to(device))
     seeds = list(range(batch))
     images = list(_test_images(height, width, batch, seed=2)) if entries else []
     albu = {name: transform for name, transform, _ in entries or []}

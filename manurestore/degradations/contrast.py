@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import torch
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue, per_image
+from manurestore.degradations.random import new_batch
 
 
 class Contrast(Degradation):
@@ -26,4 +28,9 @@ class Contrast(Degradation):
         return {"alpha": self.params.alpha.sample(gen), "beta": self.params.beta.sample(gen)}
 
     def apply(self, x, draws, gen):
-        return x * per_image(draws["alpha"], x) + per_image(draws["beta"], x)
+        out = new_batch(x.shape, x.dtype, x.device)
+        return torch.mul(x, per_image(draws["alpha"], x), out=out).add_(per_image(draws["beta"], x))
+
+    def _apply_inplace(self, x, draws, gen):
+        """`apply` writing into `x` (the pipeline calls it on batches it owns)."""
+        return x.mul_(per_image(draws["alpha"], x)).add_(per_image(draws["beta"], x))

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from manurestore.degradations.base import Degradation
-from manurestore.degradations.random import ImageRandom
+from manurestore.degradations.random import ImageRandom, new_batch
 
 
 @dataclass(frozen=True)
@@ -60,26 +60,41 @@ class Pipeline:
         if len(rand) != x.shape[0]:
             raise ValueError(f"{len(rand)} seeds for a batch of {x.shape[0]} images")
         history: list[list[dict]] = [[] for _ in range(x.shape[0])]
+        # `owned`: x is a tensor the pipeline made (never the caller's), so built-in ops may work in it.
+        owned = False
+        if not x.is_contiguous():
+            x, owned = new_batch(x.shape, x.dtype, x.device).copy_(x), True
         for position, step in enumerate(self.steps):
             step_rand = rand.fork(position, step.op.name)
-            fires = step_rand.fork("fires").uniform() < step.p
+            if 0.0 < step.p < 1.0:
+                fires = step_rand.fork("fires").uniform() < step.p
+            else:  # uniform() lies in [0, 1): the draw would decide nothing
+                fires = torch.full((x.shape[0],), step.p >= 1.0, dtype=torch.bool, device=x.device)
             op_rand = step_rand.fork("op")
             draws = step.op.sample(x.shape[0], op_rand, x.device)
-            x = self._apply_where(x, step.op, draws, op_rand, fires)
+            x, owned = self._apply_where(x, owned, step.op, draws, op_rand, fires)
             if record:
                 _record(history, step.op.name, draws, fires)
-        x = x.clamp(0.0, 1.0)
+        x = x.clamp_(0.0, 1.0) if owned else torch.clamp(x, 0.0, 1.0, out=new_batch(x.shape, x.dtype, x.device))
         return (x, history) if record else x
 
     @staticmethod
-    def _apply_where(x: Tensor, op: Degradation, draws, rand: ImageRandom, fires: Tensor) -> Tensor:
+    def _apply_where(x: Tensor, owned: bool, op: Degradation, draws, rand: ImageRandom, fires: Tensor):
+        """(the batch with `op` applied to the images that fire, whether the pipeline owns it)."""
         chosen = fires.nonzero().view(-1)
-        if chosen.numel() == x.shape[0]:
-            return op.apply(x, draws, rand)
+        in_place = _in_place(op)
+        if chosen.numel() == x.shape[0]:  # every image
+            if owned and in_place is not None:
+                return in_place(x, draws, rand), True
+            return op.apply(x, draws, rand), in_place is not None
         if chosen.numel() == 0:
-            return x
-        part = op.apply(x[chosen], {k: v[chosen] for k, v in draws.items()}, rand.subset(chosen))
-        return x.index_copy(0, chosen, part)
+            return x, owned
+        part = x[chosen]  # a copy, so always ours
+        sub_draws, sub_rand = {k: v[chosen] for k, v in draws.items()}, rand.subset(chosen)
+        part = in_place(part, sub_draws, sub_rand) if in_place is not None else op.apply(part, sub_draws, sub_rand)
+        if owned:
+            return x.index_copy_(0, chosen, part), True
+        return new_batch(x.shape, x.dtype, x.device).copy_(x).index_copy_(0, chosen, part), True
 
     def describe(self) -> list[dict]:
         return [{"op": s.op.name, "p": s.p, **s.op.params.model_dump(mode="json")} for s in self.steps]
@@ -91,3 +106,16 @@ def _record(history: list[list[dict]], name: str, draws, fires: Tensor) -> None:
     for index, did_fire in enumerate(fired):
         if did_fire:
             history[index].append({"op": name, **{key: rows[index] for key, rows in values.items()}})
+
+
+def _in_place(op: Degradation):
+    """The op's `_apply_inplace(x, draws, gen)`, or None.
+
+    Built-in ops define it next to `apply`: it may overwrite `x` and returns the result, and their
+    `apply` always returns a new tensor. It is used only where the class that defines `apply`
+    also defines it, so a subclass that overrides `apply` is always run through its own `apply`.
+    """
+    for klass in type(op).__mro__:
+        if "apply" in vars(klass):
+            return getattr(op, "_apply_inplace") if "_apply_inplace" in vars(klass) else None
+    return None
