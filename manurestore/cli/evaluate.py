@@ -104,7 +104,7 @@ def command(
     if per_op:
         _print_per_op(per_op)
     if json_out is not None:
-        from manurestore.training.checkpoint import atomic_write_text
+        from manurestore.atomic import atomic_write_text
 
         report = {
             "manurestore_version": __version__,

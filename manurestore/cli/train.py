@@ -108,7 +108,7 @@ def command(
             check_resume_config(json.loads((cfg.run_dir / "config.json").read_text()), cfg)
             trainer.load_state_dict(load_state(cfg.run_dir / "state.pt"))
         elif dist_info.is_main:
-            from manurestore.training.checkpoint import atomic_write_text
+            from manurestore.atomic import atomic_write_text
 
             atomic_write_text(cfg.run_dir / "config.json", cfg.model_dump_json(indent=2))
         if dist_info.is_main:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -104,15 +103,13 @@ def _cache_key(path: Path, resize_to: int | None) -> str:
 
 
 def _save_npy(path: Path, page: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    from manurestore.atomic import atomic_write
+
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as stream:
             np.save(stream, page)
-        os.replace(temp, path)
-    except OSError:
-        Path(temp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def reflect_pad(page: np.ndarray, height: int, width: int) -> np.ndarray:

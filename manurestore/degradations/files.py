@@ -142,18 +142,12 @@ def _degrade_group(group, pipeline, seed, device, overwrite, quality, protected,
 
 def write_records(path: Path, records: list[dict], seed: int, overwrite: bool) -> None:
     """The audit trail: one JSON line per output, written atomically."""
-    import os
-    import tempfile
+    from manurestore.atomic import atomic_write_text
 
     if path.exists() and not overwrite:
         raise ManurestoreError(f"{path}: already exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    lines = "".join(json.dumps({"job_seed": seed, **record}, ensure_ascii=False) + "\n" for record in records)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            for record in records:
-                stream.write(json.dumps({"job_seed": seed, **record}, ensure_ascii=False) + "\n")
-        os.replace(temp, path)
+        atomic_write_text(path, lines)
     except OSError as error:
-        Path(temp).unlink(missing_ok=True)
         raise ManurestoreError(f"{path}: cannot write the parameter record ({error.strerror or error})") from None

@@ -9,16 +9,15 @@ config, manurestore version, training crop, metrics), so `restore` needs only th
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from manurestore import __version__
+from manurestore.atomic import atomic_write
 from manurestore.errors import ManurestoreError
 
 FORMAT = "manurestore-checkpoint-1"
@@ -26,23 +25,6 @@ FORMAT = "manurestore-checkpoint-1"
 
 class CheckpointError(ManurestoreError):
     """A weights or state file that cannot be used; the message names it."""
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call write(temp) on a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
 def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, Any], weights: dict | None = None) -> None:

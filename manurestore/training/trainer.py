@@ -25,7 +25,8 @@ from manurestore import __version__
 from manurestore.data.io import write_image
 from manurestore.errors import ManurestoreError, UsageError
 from manurestore.training import metrics as metric_fns
-from manurestore.training.checkpoint import atomic_write_text, load_state, save_state, save_weights
+from manurestore.atomic import atomic_write_text
+from manurestore.training.checkpoint import load_state, save_state, save_weights
 from manurestore.training.config import TrainConfig
 from manurestore.training.distributed import DistInfo, any_true, barrier
 

@@ -196,16 +196,9 @@ def render_report(entries: list[PageEntry], options: ReportOptions, failures: li
 
 def write_report(path: Path, text: str) -> None:
     """Write the HTML in one step (temp file, then rename), readable like any file the user makes."""
-    from manurestore.training.checkpoint import atomic_write
+    from manurestore.atomic import atomic_write_text
 
-    umask = os.umask(0)
-    os.umask(umask)
-
-    def write(temp: Path) -> None:
-        temp.write_text(text, encoding="utf-8")
-        os.chmod(temp, 0o666 & ~umask)
-
-    atomic_write(path, write)
+    atomic_write_text(path, text)
 
 
 _STYLE = """
