@@ -7,7 +7,7 @@
     python benchmarks/restore_throughput.py --models vit-tiny --big            # only the CPU model, with the 6000×4000 page
 
 The page is a synthetic paper folio, 2048×1536 (3.1 MP), restored with tiles of 256 px, the tiler's default
-overlap (a quarter of the tile: 64 px) and batches of 8 tiles; fp32 on the CPU, bf16 on CUDA (--precision auto).
+overlap (1/8 of the tile: 32 px) and batches of 8 tiles; fp32 on the CPU, bf16 on CUDA (--precision auto).
 Models have fresh weights (the cost does not depend on them), built with img_size = the tile.
 
 Every figure is the median of timed restorations of the whole page after a warm-up, except where a page would take
@@ -428,7 +428,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="auto: fp32 on the CPU, bf16 on GPUs that support it")
     parser.add_argument("--tile", type=int, default=TILE)
-    parser.add_argument("--overlap", type=int, default=None, help="default: the tiler's (a quarter of the tile)")
+    parser.add_argument("--overlap", type=int, default=None, help="default: the tiler's (1/8 of the tile)")
     parser.add_argument("--batch-size", type=int, default=BATCH)
     parser.add_argument("--page", default=f"{PAGE[0]}x{PAGE[1]}", help="WIDTHxHEIGHT of the timed page (default %(default)s)")
     parser.add_argument("--cpu-model", default=CPU_MODEL, help="the model recommended for CPUs (the CPU target, --big)")
@@ -467,7 +467,7 @@ def main(argv=None) -> int:
     except ValueError:
         print(f"error: --page {args.page!r}: expected WIDTHxHEIGHT", file=sys.stderr)
         return 2
-    overlap = args.overlap if args.overlap is not None else args.tile // 4  # TiledRestorer's default
+    overlap = args.overlap if args.overlap is not None else -(-args.tile // 8)  # TiledRestorer's default
     big = args.big if args.big is not None else not args.quick
 
     info = machine_info()
