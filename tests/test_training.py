@@ -266,3 +266,17 @@ def test_ddp_two_processes_on_cpu_with_gloo(tmp_path):
     assert "2 process(es)" in completed.stderr
     state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
     assert state["step"] == 3
+
+
+def test_fine_tuning_starts_from_given_weights(tmp_path):
+    first = config(tmp_path, run_dir=tmp_path / "first", epochs=1)
+    prepare_run_dir(first, resume=False, overwrite=False)
+    make_trainer(first).run()
+    tuned = config(tmp_path, run_dir=tmp_path / "tuned", init_weights=first.run_dir / "best.safetensors")
+    trainer = make_trainer(tuned)
+    loaded, _ = load_model(first.run_dir / "best.safetensors")
+    for name, value in loaded.state_dict().items():
+        assert torch.equal(trainer.model.state_dict()[name], value), name
+    wrong = config(tmp_path, run_dir=tmp_path / "wrong", model="vit-small", init_weights=first.run_dir / "best.safetensors")
+    with pytest.raises(Exception, match="vit-tiny"):
+        make_trainer(wrong)

@@ -35,6 +35,7 @@ class TrainConfig(BaseModel):
     perceptual_weight: float = Field(0.1, ge=0)
     ssim_weight: float = Field(0.1, ge=0)
     vgg_weights: Optional[Path] = Field(None, description="torchvision-format VGG16 weights for the perceptual loss")
+    init_weights: Optional[Path] = Field(None, description="start from these .safetensors weights (fine-tuning) instead of a fresh model")
     preset: str = Field("aged", description="degradation preset name or TOML path")
     val: Optional[Path] = Field(None, description="validation folder (default: DATA/val, or a split)")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="share of a single folder held out for validation")

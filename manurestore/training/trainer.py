@@ -117,7 +117,7 @@ class Trainer:
         self.emit = on_event or (lambda kind, payload: None)
         self.dtype = resolve_precision(cfg.precision, device)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.model, img_size=cfg.crop).to(device)
+        self.model = (build_model(cfg.model, img_size=cfg.crop) if cfg.init_weights is None else _initial_model(cfg)).to(device)
         self.pipeline = None if cfg.pairs else Pipeline.from_preset(cfg.preset)
         warn = (lambda message: self.emit("warning", {"message": message})) if dist_info.is_main else (lambda message: None)
         self.loss_fn = RestorationLoss(cfg.l1_weight, cfg.perceptual_weight, cfg.ssim_weight, cfg.vgg_weights, warn=warn).to(device)
@@ -448,3 +448,12 @@ def build_train_data(cfg: TrainConfig, device: torch.device, dist_info: DistInfo
     description = f"{len(store)} training and {len(val_store)} validation pages ({layout}); {mode}"
     return TrainData(train, val_degraded, val_clean, description, store.failures + val_store.failures)
 
+
+def _initial_model(cfg: TrainConfig) -> torch.nn.Module:
+    """The model stored in --init-weights, to fine-tune; it must be the size --model names."""
+    from manurestore.training.checkpoint import load_model
+
+    model, metadata = load_model(cfg.init_weights)
+    if metadata.get("model_name") != cfg.model:
+        raise UsageError(f"{cfg.init_weights}: holds a {metadata.get('model_name')} model; pass --model {metadata.get('model_name')} to fine-tune it")
+    return model.train()
