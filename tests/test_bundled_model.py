@@ -1,0 +1,45 @@
+"""The pretrained default model shipped with the package: loads, restores, and helps."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from manurestore.cli.app import app
+from manurestore.data.synth import generate_page
+from manurestore.degradations.pipeline import Pipeline
+from manurestore.inference.evaluation import degrade_page, page_metrics
+from manurestore.inference.model_source import bundled_model_path, load_restorer_model
+from manurestore.inference.tiling import TiledRestorer
+
+CPU = torch.device("cpu")
+
+
+def test_bundled_model_is_package_data_and_small():
+    path = bundled_model_path()
+    assert path is not None, "manurestore/models/weights/default.safetensors must ship with the package"
+    assert path.stat().st_size <= 30 * 1024 * 1024
+
+
+def test_bundled_model_improves_psnr_over_the_identity_baseline():
+    model, metadata, _ = load_restorer_model(None, CPU)
+    # A default-size page, as the model was trained on (it was not trained on miniature pages).
+    clean = generate_page(20261126, kind="palm-leaf")
+    damage = Pipeline.from_ops(["gaussian_noise", "contrast", "yellowing"])
+    degraded = degrade_page(clean, damage, seed=0, identity="fixed-case", device=CPU)
+    restored = TiledRestorer(model, tile=int(metadata["train_crop"])).restore(degraded)
+    before, after = page_metrics(degraded, clean), page_metrics(restored, clean)
+    assert restored.shape == clean.shape and restored.dtype == np.uint8
+    assert after["psnr"] > before["psnr"] + 3.0, (before, after)
+    assert after["ssim"] > before["ssim"], (before, after)
+
+
+def test_restore_without_model_uses_the_bundled_one(tmp_path):
+    page = generate_page(7, kind="palm-leaf", size=(256, 64))
+    source = tmp_path / "leaf.png"
+    Image.fromarray(page).save(source)
+    result = CliRunner().invoke(app, ["restore", str(source)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "leaf.restored.png").size == (256, 64)
