@@ -280,3 +280,15 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     wrong = config(tmp_path, run_dir=tmp_path / "wrong", model="vit-small", init_weights=first.run_dir / "best.safetensors")
     with pytest.raises(Exception, match="vit-tiny"):
         make_trainer(wrong)
+
+
+def test_dataloader_workers_give_the_same_batches(tmp_path):
+    cfg = config(tmp_path, memory_budget_mb=0)  # every page memory-mapped from the cache
+    data = build_train_data(cfg, torch.device("cpu"), DistInfo())
+
+    def batches(workers):
+        loader = torch.utils.data.DataLoader(data.train, batch_size=2, num_workers=workers)
+        return [(crops.clone(), seeds.clone()) for crops, seeds in loader]
+
+    for (a, sa), (b, sb) in zip(batches(0), batches(2), strict=True):
+        assert torch.equal(a, b) and torch.equal(sa, sb)
