@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from degrade_throughput import machine_info  # noqa: E402  (the shared header: CPU, threads, GPU, versions, load)
+from timing import Spread, _sync  # noqa: E402
 
 from manurestore.inference.tiling import TiledRestorer, mirror_pad, tile_starts  # noqa: E402
 from manurestore.models.registry import build_model, count_flops, count_parameters, list_models  # noqa: E402
@@ -51,23 +51,6 @@ CPU_MODEL = "vit-tiny"  # recommended for CPUs
 CPU_TARGET_S_PER_MP = 1.0  # the CPU model on this 2-core CPU
 CUDA_TARGET_S_PER_MP = 0.010  # vit-base on one H100
 CUDA_TARGET_MODEL = "vit-base"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@dataclass
-class Spread:
-    median: float
-    fastest: float
-    slowest: float
-    count: int
-
-    @classmethod
-    def of(cls, values: list[float]) -> "Spread":
-        return cls(statistics.median(values), min(values), max(values), len(values))
 
 
 class Identity(torch.nn.Module):

@@ -34,19 +34,19 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from degrade_throughput import machine_info  # noqa: E402  (the shared header: CPU, threads, GPU, versions, load)
+from timing import Spread, _sync, repeat_call  # noqa: E402
 
 import manurestore.training.trainer as trainer_module  # noqa: E402
 from manurestore.data.dataset import CropDataset, PageStore, validation_crops  # noqa: E402
@@ -64,49 +64,6 @@ RECIPE = {"model": "vit-base", "images": 415, "epochs": 100, "steps": 2600, "bat
 RECIPE_TARGET_S = 60.0  # on one H100
 SEED_RECIPE_S = 1.5 * 3600  # what the seed reported
 SEED_IMAGES = 415  # crops per epoch in the benchmark's data set ≈ the seed's data set
-
-
-# --------------------------------------------------------------------------------------------
-# Timing helpers
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@dataclass
-class Spread:
-    median: float
-    fastest: float
-    slowest: float
-    count: int
-
-    @classmethod
-    def of(cls, values: list[float]) -> "Spread":
-        return cls(statistics.median(values), min(values), max(values), len(values))
-
-
-def repeat_call(fn: Callable[[], object], device: torch.device, runs: int, warmup: int, min_run_s: float) -> Spread:
-    """Seconds per call: warm-ups, then `runs` timed runs of back-to-back calls lasting ≥ min_run_s (CUDA events)."""
-    def run(calls: int) -> float:
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize(device)
-            start.record()
-            for _ in range(calls):
-                fn()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1e3
-        begin = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        return time.perf_counter() - begin
-
-    once = min(run(1) for _ in range(max(1, warmup)))
-    calls = max(1, math.ceil(min_run_s / max(once, 1e-6)))
-    return Spread.of([run(calls) / calls for _ in range(runs)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,7 +469,7 @@ def print_result(r: ModelResult, plan: dict) -> None:
         e = r.epoch_overhead
         print(f"  per-epoch extras   : validate() {e['validate_s']:.2f} s, save() {e['save_s']:.2f} s "
               f"(run folder {e['files_mb']:,.0f} MB, on {Path(tempfile.gettempdir())})")
-    print(f"  last losses        : " + ", ".join(f"{k} {v:.4f}" for k, v in r.losses.items()))
+    print("  last losses        : " + ", ".join(f"{k} {v:.4f}" for k, v in r.losses.items()))
     print()
 
 
