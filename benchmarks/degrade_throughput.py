@@ -274,13 +274,13 @@ def bench_ours(pipeline: Pipeline, case: str, height: int, width: int, batch: in
     x = _to_float(on_device)  # a plain contiguous NCHW float batch, as a training loop would hold
     variants: list[tuple[str, Callable[[], object]]] = [
         ("pipeline (float in, float out)", lambda: pipeline(x, seeds)),
-        ("+ uint8↔float on " + device.type, lambda: _to_uint8(pipeline(_to_float(on_device), seeds))),
+        ("+ uint8↔float on " + device.type, lambda: _to_uint8(pipeline(_to_float(on_device), seeds, overwrite_input=True))),
     ]
     if device.type == "cuda":
         pinned = host.pin_memory()
 
         def from_host():
-            return _to_uint8(pipeline(_to_float(pinned.to(device, non_blocking=True)), seeds)).cpu()
+            return _to_uint8(pipeline(_to_float(pinned.to(device, non_blocking=True)), seeds, overwrite_input=True)).cpu()
 
         variants.append(("+ uint8↔float + host↔GPU copies", from_host))
     out = pipeline(x, seeds)

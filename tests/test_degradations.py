@@ -190,3 +190,13 @@ def test_image_random_is_batch_invariant_and_distinct():
     assert torch.equal(ImageRandom([11, 12]).subset(torch.tensor([1])).uniform(5), ImageRandom([12]).uniform(5))
     normal = ImageRandom(range(8)).normal(4096)
     assert abs(normal.mean()) < 0.05 and abs(normal.std() - 1) < 0.05
+
+
+def test_the_input_is_untouched_unless_the_caller_gives_it_up():
+    x = torch.rand(3, 3, 24, 24)
+    kept = x.clone()
+    pipeline = Pipeline.from_preset("heavy")
+    out = pipeline(x, [1, 2, 3])
+    assert torch.equal(x, kept)
+    given_up = pipeline(x, [1, 2, 3], overwrite_input=True)
+    assert torch.equal(given_up, out)

@@ -122,7 +122,7 @@ def degrade_files(
 def _degrade_group(group, pipeline, seed, device, overwrite, quality, protected, result: DegradeResult) -> None:
     seeds = [image_seed(seed, task.identity) for task, _ in group]
     batch = to_batch([image for _, image in group], device)
-    degraded, history = pipeline(batch, seeds, record=True)
+    degraded, history = pipeline(batch, seeds, record=True, overwrite_input=True)
     for (task, _), image, image_seed_value, fired in zip(group, to_images(degraded), seeds, history):
         try:
             write_image(task.target, image, quality=quality, overwrite=overwrite, protected=protected)

@@ -48,11 +48,12 @@ class Pipeline:
 
         return cls([Step(get_op(name)(), 1.0) for name in names], name="+".join(names))
 
-    def __call__(self, x: Tensor, seeds: Tensor | Sequence[int], *, record: bool = False):
+    def __call__(self, x: Tensor, seeds: Tensor | Sequence[int], *, record: bool = False, overwrite_input: bool = False):
         """Degrade a (B, C, H, W) float batch in [0, 1]; `seeds` holds one integer per image.
 
         Returns the batch, or (batch, record) where record[i] lists the ops that fired on
-        image i with their drawn values.
+        image i with their drawn values. `x` is left untouched unless `overwrite_input` says the
+        caller no longer needs it (a batch made just for this call), which saves a copy.
         """
         if x.ndim != 4:
             raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
@@ -61,7 +62,7 @@ class Pipeline:
             raise ValueError(f"{len(rand)} seeds for a batch of {x.shape[0]} images")
         history: list[list[dict]] = [[] for _ in range(x.shape[0])]
         # `owned`: x is a tensor the pipeline made (never the caller's), so built-in ops may work in it.
-        owned = False
+        owned = overwrite_input and x.is_contiguous()
         if not x.is_contiguous():
             x, owned = new_batch(x.shape, x.dtype, x.device).copy_(x), True
         for position, step in enumerate(self.steps):

@@ -68,7 +68,7 @@ def degrade_page(clean: np.ndarray, pipeline: Pipeline, seed: int, identity: str
     from manurestore.degradations.files import to_batch, to_images
 
     batch = to_batch([clean], device)
-    return to_images(pipeline(batch, [image_seed(seed, identity)]))[0]
+    return to_images(pipeline(batch, [image_seed(seed, identity)], overwrite_input=True))[0]
 
 
 def synthetic_set(paths: Iterable[tuple[Path, str]], pipeline: Pipeline, seed: int, device: torch.device, crop: int | None, failures: list):
