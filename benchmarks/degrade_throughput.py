@@ -38,6 +38,9 @@ from manurestore.degradations.random import cpu_piece, new_batch
 from manurestore.degradations.stains import STAIN_BROWN
 from manurestore.degradations.yellowing import FULL_TINT
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import run_seconds  # noqa: E402  (shared with the other benchmarks)
+
 PRESET = "aged"
 SMALL = (256, 256)
 PAGE = (1536, 2048)  # (H, W): a 2048×1536 page scanned in landscape
@@ -194,28 +197,11 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _run_seconds(fn: Callable[[], object], calls: int, device: torch.device) -> float:
-    """Wall time of `calls` back-to-back calls; on CUDA between two events, after a synchronize."""
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda.synchronize(device)
-        start.record()
-        for _ in range(calls):
-            fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
-    begin = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return time.perf_counter() - begin
-
-
 def measure(fn: Callable[[], object], device: torch.device, settings: Settings) -> tuple[float, float, float, int]:
     """(median, fastest, slowest) seconds per call over `settings.runs` timed runs, and calls per run."""
-    once = min(_run_seconds(fn, 1, device) for _ in range(max(1, settings.warmup)))  # warm-ups size the runs
+    once = min(run_seconds(fn, 1, device) for _ in range(max(1, settings.warmup)))  # warm-ups size the runs
     calls = max(1, math.ceil(settings.min_run_s / max(once, 1e-6)))
-    per_call = [_run_seconds(fn, calls, device) / calls for _ in range(settings.runs)]
+    per_call = [run_seconds(fn, calls, device) / calls for _ in range(settings.runs)]
     return statistics.median(per_call), min(per_call), max(per_call), calls
 
 

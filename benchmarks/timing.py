@@ -28,23 +28,25 @@ class Spread:
         return cls(statistics.median(values), min(values), max(values), len(values))
 
 
-def repeat_call(fn: Callable[[], object], device: torch.device, runs: int, warmup: int, min_run_s: float) -> Spread:
-    """Seconds per call: warm-ups, then `runs` timed runs of back-to-back calls lasting ≥ min_run_s (CUDA events)."""
-    def run(calls: int) -> float:
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize(device)
-            start.record()
-            for _ in range(calls):
-                fn()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1e3
-        begin = time.perf_counter()
+def run_seconds(fn: Callable[[], object], calls: int, device: torch.device) -> float:
+    """Wall time of `calls` back-to-back calls; on CUDA between two events, after a synchronize."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(device)
+        start.record()
         for _ in range(calls):
             fn()
-        return time.perf_counter() - begin
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    begin = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return time.perf_counter() - begin
 
-    once = min(run(1) for _ in range(max(1, warmup)))
+
+def repeat_call(fn: Callable[[], object], device: torch.device, runs: int, warmup: int, min_run_s: float) -> Spread:
+    """Seconds per call: warm-ups, then `runs` timed runs of back-to-back calls lasting ≥ min_run_s (CUDA events)."""
+    once = min(run_seconds(fn, 1, device) for _ in range(max(1, warmup)))
     calls = max(1, math.ceil(min_run_s / max(once, 1e-6)))
-    return Spread.of([run(calls) / calls for _ in range(runs)])
+    return Spread.of([run_seconds(fn, calls, device) / calls for _ in range(runs)])
