@@ -554,6 +554,18 @@ class _Line:
     size: float
 
 
+def _free_intervals(cuts, left: float, right: float, min_width: float) -> list[tuple[float, float]]:
+    """The stretches of [left, right] outside the `cuts` that are wide enough to hold text."""
+    intervals, x = [], left
+    for c0, c1 in sorted(cuts):
+        if c0 - x > min_width:
+            intervals.append((x, c0))
+        x = max(x, c1)
+    if right - x > min_width:
+        intervals.append((x, right))
+    return intervals
+
+
 def _text_units(rng: np.random.Generator, *, continuous: bool, red_marks: bool, red_words: float, invocation: bool) -> Iterator[_Unit]:
     """An endless stream of layout units: words (spaced) or aksharas (scriptio continua)."""
     verse = int(rng.integers(1, 140))
@@ -913,13 +925,7 @@ def _paper_page(rng: np.random.Generator, w: int, h: int, info: dict) -> np.ndar
             half = _shape_halfwidth(shape, r, dy)
             if half >= 0:
                 cuts.append((mx - half - pad, mx + half + pad))
-        intervals, x = [], left
-        for c0, c1 in sorted(cuts):
-            if c0 - x > size * 2.5:
-                intervals.append((x, c0))
-            x = max(x, c1)
-        if right - x > size * 2.5:
-            intervals.append((x, right))
+        intervals = _free_intervals(cuts, left, right, min_width=size * 2.5)
         jitter = rng.uniform(0.97, 1.03) if choice.face.family == "Kalam" else 1.0
         lines.append(_Line(baseline, intervals, size * jitter))
 
@@ -1096,13 +1102,7 @@ def _palm_page(rng: np.random.Generator, w: int, h: int, info: dict) -> np.ndarr
             near = band_top - hole_r * 2.2 < hy < band_bottom + hole_r * 2.2
             if band_mode or near:
                 cuts.append((hx - gap_half, hx + gap_half))
-        intervals, x = [], left
-        for c0, c1 in sorted(cuts):
-            if c0 - x > size * 2.5:
-                intervals.append((x, c0))
-            x = max(x, c1)
-        if right - x > size * 2.5:
-            intervals.append((x, right))
+        intervals = _free_intervals(cuts, left, right, min_width=size * 2.5)
         jitter = rng.uniform(0.97, 1.03) if choice.face.family == "Kalam" else 1.0
         lines.append(_Line(baseline, intervals, size * jitter))
 
