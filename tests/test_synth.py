@@ -282,6 +282,17 @@ def test_dataset_is_reproducible(tmp_path):
         assert (tmp_path / "a" / p["file"]).read_bytes() == (tmp_path / "b" / p["file"]).read_bytes()
 
 
+def test_workers_write_the_same_pages_and_manifest(tmp_path):
+    one = synth.synth_dataset(tmp_path / "one", pages=4, seed=5, size=(96, 64))
+    done = []
+    many = synth.synth_dataset(tmp_path / "many", pages=4, seed=5, size=(96, 64), workers=3,
+                               progress=lambda n, total: done.append((n, total)))
+    assert many["pages"] == one["pages"]
+    assert done == [(n, 4) for n in range(1, 5)]
+    for p in one["pages"]:
+        assert (tmp_path / "one" / p["file"]).read_bytes() == (tmp_path / "many" / p["file"]).read_bytes()
+
+
 def test_rewriting_an_earlier_output_replaces_only_its_own_pages(tmp_path):
     out = tmp_path / "synth"
     synth.synth_dataset(out, pages=5, seed=1, size=(96, 64), val_fraction=0.2)
@@ -313,7 +324,7 @@ def test_refuses_a_non_empty_foreign_folder(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs", [{"pages": 0}, {"val_fraction": 1.0}, {"val_fraction": -0.1}, {"kind": "vellum"},
-                                    {"size": (10, 10)}])
+                                    {"size": (10, 10)}, {"workers": 0}])
 def test_bad_dataset_settings_are_usage_errors(tmp_path, kwargs):
     with pytest.raises(UsageError):
         synth.synth_dataset(tmp_path / "x", **{"pages": 1, **kwargs})

@@ -40,6 +40,9 @@ def command(
     val_fraction: float = typer.Option(
         DEFAULT_VAL_FRACTION, "--val-fraction", metavar="F", help="Share of the pages that go to val/."
     ),
+    workers: int = typer.Option(
+        1, "--workers", "-j", metavar="N", help="Render pages in N processes (same pages, faster).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite",
         help="Write into a non-empty folder that is not an earlier synth output, replacing files of the same name.",
@@ -56,7 +59,7 @@ def command(
         task = progress.add_task("synth", total=pages)
         manifest = synth_dataset(
             out, pages=pages, seed=seed, kind=kind.value, size=page_size, val_fraction=val_fraction,
-            overwrite=overwrite, progress=lambda done, total: progress.update(task, completed=done),
+            overwrite=overwrite, workers=workers, progress=lambda done, total: progress.update(task, completed=done),
         )
     elapsed = time.perf_counter() - started
     kinds = {}

@@ -1301,6 +1301,35 @@ def _plan(pages: int, seed: int, kind: str, val_fraction: float) -> list[dict]:
     return plan
 
 
+def _write_page(job: tuple) -> dict:
+    """Render one planned page and write it; returns what the manifest records of it."""
+    path, seed, kind, size, overwrite = job
+    array, info = render_page(seed, kind, size)
+    write_image(path, array, overwrite=overwrite)
+    return info
+
+
+class _InProcess:
+    """The executor interface, run in this process (one worker needs no pool)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def map(self, fn, items):
+        return map(fn, items)
+
+
+def _page_executor(workers: int, pages: int):
+    if workers <= 1 or pages <= 1:
+        return _InProcess()
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=min(workers, pages))
+
+
 def synth_dataset(
     out: str | os.PathLike,
     pages: int = DEFAULT_PAGES,
@@ -1310,13 +1339,15 @@ def synth_dataset(
     val_fraction: float = DEFAULT_VAL_FRACTION,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> dict:
     """Write `pages` clean pages to out/train and out/val, and out/manifest.json; returns the manifest.
 
     A non-empty `out` that is not an earlier synth output is refused unless `overwrite`;
     nothing that synth did not write is ever deleted. Rewriting an earlier synth output
     replaces its pages and removes the pages its manifest lists that the new set lacks.
-    `progress(done, total)` is called after every page.
+    `progress(done, total)` is called after every page. `workers` > 1 renders pages in that
+    many processes; every page depends on its own seed only, so the output is the same.
     """
     _require_raqm()
     out = Path(out)
@@ -1324,6 +1355,8 @@ def synth_dataset(
         raise UsageError(f"--pages must be at least 1, not {pages!r}")
     seed = _check_seed(seed)
     _check_kind(kind)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers!r}")
     if size is not None:
         size = _check_size(size)
     if not (0.0 <= float(val_fraction) < 1.0):
@@ -1381,13 +1414,13 @@ def synth_dataset(
     }
     # a provisional manifest first, so an interrupted run is still recognised as ours
     _write_json(out / MANIFEST_NAME, manifest)
-    for done, entry in enumerate(manifest["pages"], start=1):
-        array, info = render_page(entry["seed"], entry["kind"], size)
-        write_image(out / entry["file"], array, overwrite=overwrite or entry["file"] in ours)
-        entry.update(size=info["size"], font=info["font"])
-        ours.add(entry["file"])
-        if progress is not None:
-            progress(done, len(plan))
+    jobs = [(out / e["file"], e["seed"], e["kind"], size, overwrite or e["file"] in ours) for e in manifest["pages"]]
+    with _page_executor(workers, len(jobs)) as executor:
+        for done, (entry, info) in enumerate(zip(manifest["pages"], executor.map(_write_page, jobs)), start=1):
+            entry.update(size=info["size"], font=info["font"])
+            ours.add(entry["file"])
+            if progress is not None:
+                progress(done, len(plan))
     manifest["complete"] = True
     _write_json(out / MANIFEST_NAME, manifest)
     return manifest
