@@ -120,6 +120,24 @@ def test_checkpoint_round_trip(tmp_path):
     assert config_json is None  # the library does not write config.json; the CLI does (tested below)
 
 
+def test_half_precision_weights_files_load_as_float32(tmp_path):
+    cfg = config(tmp_path, epochs=1, weights_dtype="fp16")
+    prepare_run_dir(cfg, resume=False, overwrite=False)
+    trainer = make_trainer(cfg)
+    trainer.run()
+    from safetensors.torch import load_file
+
+    stored = load_file(str(cfg.run_dir / "best.safetensors"))
+    assert {t.dtype for t in stored.values() if t.is_floating_point()} == {torch.float16}
+    full = {name: value.float() for name, value in trainer.model.state_dict().items()}
+    assert (cfg.run_dir / "best.safetensors").stat().st_size < 0.6 * sum(v.numel() * 4 for v in full.values())
+    model, _ = load_model(cfg.run_dir / "best.safetensors")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), trainer.model.eval()(x), atol=5e-3, rtol=0)
+
+
 def test_paired_data_trains(tmp_path):
     clean = make_pages(tmp_path / "pairs" / "clean", 5, seed=1)
     degraded = tmp_path / "pairs" / "degraded"

@@ -54,6 +54,7 @@ def command(
     device: Optional[str] = _opt("device", "--device"),
     precision: Optional[str] = _opt("precision", "--precision", help="auto, fp32, bf16 or fp16."),
     compile: Optional[bool] = _opt("compile", "--compile", help="torch.compile the model."),
+    weights_dtype: Optional[str] = _opt("weights_dtype", "--weights-dtype", help="fp32, fp16 or bf16: precision of the written weights files (fp16 halves them)."),
     ema: Optional[float] = _opt("ema", "--ema"),
     workers: Optional[int] = _opt("workers", "--workers"),
     run_dir: Optional[Path] = _opt("run_dir", "--run-dir", "-o"),

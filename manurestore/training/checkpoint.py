@@ -27,15 +27,25 @@ class CheckpointError(ManurestoreError):
     """A weights or state file that cannot be used; the message names it."""
 
 
-def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, Any], weights: dict | None = None) -> None:
+WEIGHTS_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, Any], weights: dict | None = None,
+                 dtype: str = "fp32") -> None:
     """Weights (contiguous CPU tensors) and metadata (each value JSON-encoded) in one file.
 
     `weights` overrides the model's current state_dict (e.g. a best copy kept on the host).
+    `dtype` stores floating tensors in fp16 or bf16 to halve the file (shipped models); loading
+    casts them back to the model's float32.
     """
     from manurestore.models.registry import model_config
 
     state = model.state_dict() if weights is None else weights
-    tensors = {name: value.detach().to("cpu").contiguous() for name, value in state.items()}
+    target = WEIGHTS_DTYPES[dtype]
+    tensors = {
+        name: value.detach().to("cpu", target if value.is_floating_point() else value.dtype).contiguous()
+        for name, value in state.items()
+    }
     header = {"format": FORMAT, "manurestore_version": __version__, "model_config": model_config(model), **metadata}
     encoded = {key: json.dumps(value) for key, value in header.items()}
     atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata=encoded))

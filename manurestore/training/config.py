@@ -45,6 +45,7 @@ class TrainConfig(BaseModel):
     device: str = Field("auto")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = Field(False, description="torch.compile the model")
+    weights_dtype: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="precision of the written .safetensors weights (fp16 halves the file; training itself is unchanged)")
     ema: float = Field(0.0, ge=0, lt=1, description="EMA decay of the weights (0 = off; e.g. 0.999)")
     workers: int = Field(0, ge=0, description="DataLoader worker processes")
     run_dir: Path = Field(Path("runs/latest"))

@@ -33,7 +33,7 @@ from manurestore.training.distributed import DistInfo, any_true, barrier
 Event = Callable[[str, dict], None]
 
 # Keys a resumed run may change; everything else must match the run being resumed.
-RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile", "checkpoint_every"}
+RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile", "checkpoint_every", "weights_dtype"}
 RUN_FILES = ("config.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "state.pt", "samples")
 
 
@@ -116,6 +116,7 @@ class Trainer:
         self.cfg, self.data, self.device, self.dist = cfg, data, device, dist_info
         self.emit = on_event or (lambda kind, payload: None)
         self.dtype = resolve_precision(cfg.precision, device)
+        self.weights_dtype = cfg.weights_dtype
         torch.manual_seed(cfg.seed)
         self.model = (build_model(cfg.model, img_size=cfg.crop) if cfg.init_weights is None else _initial_model(cfg)).to(device)
         self.pipeline = None if cfg.pairs else Pipeline.from_preset(cfg.preset)
@@ -187,10 +188,10 @@ class Trainer:
             return
         if self._best_pending is not None:
             weights, metadata = self._best_pending
-            save_weights(self.cfg.run_dir / "best.safetensors", self.eval_model, metadata, weights=weights)
+            save_weights(self.cfg.run_dir / "best.safetensors", self.eval_model, metadata, weights=weights, dtype=self.weights_dtype)
             self._best_pending = None
         save_state(self.cfg.run_dir / "state.pt", self.state_dict())
-        save_weights(self.cfg.run_dir / "last.safetensors", self.eval_model, self._weights_metadata(reason))
+        save_weights(self.cfg.run_dir / "last.safetensors", self.eval_model, self._weights_metadata(reason), dtype=self.weights_dtype)
 
     def _checkpoint_due(self) -> bool:
         return time.perf_counter() - self._last_checkpoint >= self.cfg.checkpoint_every
