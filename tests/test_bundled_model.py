@@ -32,8 +32,9 @@ def test_bundled_model_improves_psnr_over_the_identity_baseline():
     restored = TiledRestorer(model, tile=int(metadata["train_crop"])).restore(degraded)
     before, after = page_metrics(degraded, clean), page_metrics(restored, clean)
     assert restored.shape == clean.shape and restored.dtype == np.uint8
-    assert after["psnr"] > before["psnr"] + 3.0, (before, after)
-    assert after["ssim"] > before["ssim"], (before, after)
+    # The shipped model gives 25.7 → 36.5 dB and 0.855 → 0.970 here; these bounds catch a worse one.
+    assert after["psnr"] > before["psnr"] + 8.0, (before, after)
+    assert after["ssim"] > max(before["ssim"], 0.95), (before, after)
 
 
 def test_restore_without_model_uses_the_bundled_one(tmp_path):
