@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from manurestore.cli.app import app
@@ -125,8 +126,6 @@ def test_half_precision_weights_files_load_as_float32(tmp_path):
     prepare_run_dir(cfg, resume=False, overwrite=False)
     trainer = make_trainer(cfg)
     trainer.run()
-    from safetensors.torch import load_file
-
     stored = load_file(str(cfg.run_dir / "best.safetensors"))
     assert {t.dtype for t in stored.values() if t.is_floating_point()} == {torch.float16}
     full = {name: value.float() for name, value in trainer.model.state_dict().items()}
