@@ -1,0 +1,97 @@
+"""Golden outputs: `synth`, `degrade`, `restore` and `evaluate` write the same bytes on a fixed seed.
+
+The digests were taken before the code was reorganised; a refactor that changes any pixel, any
+recorded draw or any metric fails here. A deliberate change of behaviour updates them
+(`MANURESTORE_PRINT_GOLDEN=1 pytest tests/test_golden_outputs.py -s` prints the new digests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from manurestore.cli.app import app
+
+runner = CliRunner()
+
+EVERY_BUILTIN_OP = ["gaussian_noise", "gaussian_blur", "contrast", "salt_pepper", "yellowing", "stains"]
+
+GOLDEN = {
+    "synth/train/page-0002.png": "e4f2b71944ae008c",
+    "synth/train/page-0003.png": "b8a73a7eefba91b4",
+    "synth/val/page-0001.png": "e8d42207a9d88e4b",
+    "aged/train/page-0002.png": "2c978bf5ee17b709",
+    "aged/train/page-0003.png": "80a8fd31344a69fc",
+    "aged/val/page-0001.png": "2203b2a011aa569d",
+    "aged.jsonl": "6fb538f3fd0207ed",
+    "heavy/train/page-0002.png": "1f6c1f366f2be2d0",
+    "heavy/train/page-0003.png": "8fb0cc710def9693",
+    "heavy/val/page-0001.png": "d3cbe1d67c208b5d",
+    "ops/train/page-0002.png": "74f94deb9a010dd5",
+    "ops/train/page-0003.png": "4f10c9225884cb3a",
+    "ops/val/page-0001.png": "8fc429fe1e9e091a",
+    "ops.jsonl": "b60a3cecccab4697",
+    "restored/train/page-0002.png": "9b9d88579582a4ad",
+    "restored/train/page-0003.png": "a0fcaaa1b26a59db",
+    "restored/val/page-0001.png": "a678ab67be2f7009",
+    "evaluation": "69942d8cdf49aa0e",
+}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _invoke(*args: str) -> None:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+
+
+def _jsonl_digest(path: Path, root: Path) -> str:
+    """The record file without the temporary folder's name in its paths."""
+    return _digest(path.read_text(encoding="utf-8").replace(str(root), "ROOT").encode())
+
+
+@pytest.mark.slow
+def test_commands_write_the_golden_bytes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # The model's float sums are split across threads: pin one, so the restored bytes do not
+    # depend on how many cores the machine has.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        found = _run_every_command(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+    if os.environ.get("MANURESTORE_PRINT_GOLDEN"):
+        print(json.dumps(found, indent=4))
+    assert found == GOLDEN
+
+
+def _run_every_command(tmp_path: Path) -> dict[str, str]:
+    _invoke("synth", "synth", "--pages", "3", "--seed", "5", "--size", "192x96", "--val-fraction", "0.34")
+    _invoke("degrade", "synth", "-o", "aged", "--preset", "aged", "--seed", "3", "--params-out", "aged.jsonl", "--format", "png")
+    _invoke("degrade", "synth", "-o", "heavy", "--preset", "heavy", "--seed", "4", "--format", "png")
+    ops = [arg for name in EVERY_BUILTIN_OP for arg in ("--op", name)]
+    _invoke("degrade", "synth", "-o", "ops", *ops, "--seed", "5", "--params-out", "ops.jsonl", "--format", "png")
+    _invoke("restore", "aged", "-o", "restored")
+    _invoke("evaluate", "synth", "--preset", "aged", "--seed", "1", "--json", "evaluation.json")
+
+    found = {}
+    for name in GOLDEN:
+        path = tmp_path / name
+        if name.endswith(".jsonl"):
+            found[name] = _jsonl_digest(path, tmp_path)
+        elif name == "evaluation":
+            report = json.loads((tmp_path / "evaluation.json").read_text(encoding="utf-8"))
+            measured = {key: report[key] for key in ("mean", "images", "tile", "seed", "preset")}
+            found[name] = _digest(json.dumps(measured, sort_keys=True).encode())
+        else:
+            found[name] = _digest(path.read_bytes())
+    return found
