@@ -40,7 +40,7 @@ GOLDEN = {
     "restored/train/page-0002.png": "9b9d88579582a4ad",
     "restored/train/page-0003.png": "a0fcaaa1b26a59db",
     "restored/val/page-0001.png": "a678ab67be2f7009",
-    "evaluation": "69942d8cdf49aa0e",
+    "evaluation": "dc2866b8937bb865",
 }
 
 
@@ -56,6 +56,18 @@ def _invoke(*args: str) -> None:
 def _jsonl_digest(path: Path, root: Path) -> str:
     """The record file without the temporary folder's name in its paths."""
     return _digest(path.read_text(encoding="utf-8").replace(str(root), "ROOT").encode())
+
+
+def _significant(value):
+    """Numbers to 10 significant digits: the order of a float sum may change its last bit, a
+    change of behaviour changes far more."""
+    if isinstance(value, float):
+        return float(f"{value:.10g}")
+    if isinstance(value, dict):
+        return {key: _significant(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_significant(item) for item in value]
+    return value
 
 
 @pytest.mark.slow
@@ -91,7 +103,7 @@ def _run_every_command(tmp_path: Path) -> dict[str, str]:
         elif name == "evaluation":
             report = json.loads((tmp_path / "evaluation.json").read_text(encoding="utf-8"))
             measured = {key: report[key] for key in ("mean", "images", "tile", "seed", "preset")}
-            found[name] = _digest(json.dumps(measured, sort_keys=True).encode())
+            found[name] = _digest(json.dumps(_significant(measured), sort_keys=True).encode())
         else:
             found[name] = _digest(path.read_bytes())
     return found
