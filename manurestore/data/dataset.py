@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from manurestore.data.io import read_image
-from manurestore.degradations.random import image_seed
+from manurestore.seeding import image_seed
 from manurestore.errors import ManurestoreError
 
 CACHE_VERSION = "1"

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from torch import Tensor
 
 from manurestore.degradations.base import Degradation, ParamsModel
-from manurestore.degradations.random import cpu_piece, new_batch
+from manurestore.memory import cpu_piece, new_batch
 
 # Planes are blurred a few at a time, about this many values per piece and torch thread (on the
 # CPU): the padded copies then stay in cache and are recycled by malloc rather than faulted in.

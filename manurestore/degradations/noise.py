@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue, per_image
-from manurestore.degradations.random import new_batch
+from manurestore.memory import new_batch
 
 
 class GaussianNoise(Degradation):

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from manurestore.memory import cpu_piece
+
 _MASK32 = 0xFFFFFFFF
 
 
@@ -329,13 +331,6 @@ def _span(numel: int, rows: int, device: torch.device) -> int:
     return max(1, min(numel, cpu_piece(_CPU_SPAN) // max(1, rows)))
 
 
-def cpu_piece(values: int) -> int:
-    """How many values a piece of CPU work done piece by piece should hold: `values` for each
-    thread torch runs on, so that each thread's share stays cache-sized and, with more threads,
-    there are fewer pieces (each one a parallel region) to pay for."""
-    return values * max(1, torch.get_num_threads())
-
-
 def _hash_into(out: Tensor, keys: Tensor, start: int, scratch: Tensor) -> Tensor:
     """Fill (B, n) `out` with the bits of element indices [start, start + n) for the (B, 1) keys."""
     count = out.shape[1]
@@ -358,35 +353,3 @@ def _normal_table(device: torch.device) -> Tensor:
         table = torch.cat([lower, -lower.flip(0)]).to(torch.float32).to(device)
         _NORMAL_TABLES[device] = table
     return table
-
-
-def new_batch(shape: Sequence[int], dtype: torch.dtype, device: torch.device | str) -> Tensor:
-    """An uninitialised contiguous tensor for a batch-sized result or a large scratch buffer.
-
-    On the CPU, one of 2 MiB or more is allocated through NumPy, which asks Linux for transparent
-    huge pages for large arrays, and starts on a 2 MiB boundary so that all of it can be backed
-    by them: a fresh torch allocation that size is faulted in 4 KiB at a time, and on a virtual
-    machine that can cost more than the arithmetic done on it. Elsewhere, `torch.empty`.
-    """
-    device = torch.device(device)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if device.type != "cpu" or nbytes < _HUGE_PAGE:
-        return torch.empty(tuple(shape), dtype=dtype, device=device)
-    whole = -(-nbytes // _HUGE_PAGE) * _HUGE_PAGE
-    raw = np.empty(whole + _HUGE_PAGE, dtype=np.uint8)  # ≥ 4 MiB: NumPy advises huge pages
-    offset = -raw.ctypes.data % _HUGE_PAGE
-    return torch.from_numpy(raw[offset : offset + nbytes]).view(dtype).view(tuple(shape))
-
-
-_HUGE_PAGE = 1 << 21
-
-
-def image_seed(seed: int, identity: str) -> int:
-    """A 63-bit seed for one image from the job's seed and the image's identity (its relative path).
-
-    An image's result then depends on nothing else: not the batch size, the order or its neighbours.
-    """
-    import hashlib
-
-    digest = hashlib.blake2b(f"{seed}\0{identity}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)

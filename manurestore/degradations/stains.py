@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
-from manurestore.degradations.random import cpu_piece, new_batch
+from manurestore.memory import cpu_piece, new_batch
 from manurestore.degradations.yellowing import LUMA
 
 # Stains are smooth, so their mask is computed on a small grid and upsampled: the cost and the

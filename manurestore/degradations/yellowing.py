@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
-from manurestore.degradations.random import new_batch
+from manurestore.memory import new_batch
 
 # At full strength each RGB channel is scaled by these factors (the seed's recipe).
 FULL_TINT = (1.0, 0.95, 0.8)
