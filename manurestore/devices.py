@@ -1,4 +1,4 @@
-"""Choosing a torch device from the user's `--device` value."""
+"""Choosing a torch device and a compute precision from the user's `--device` and `--precision`."""
 
 from __future__ import annotations
 
@@ -34,3 +34,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and "mps" not in visible_devices():
         raise UsageError(f"--device {name}: MPS is not available here; use --device cpu")
     return device
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype for `--precision`: auto is bf16 on GPUs that have it, else fp32."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision!r}: use auto, fp32, bf16 or fp16")
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise UsageError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+        return torch.float16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32  # CPUs without bf16 units are slower in bf16 than in fp32

@@ -20,7 +20,7 @@ from manurestore.training.losses import (
     default_vgg_path,
     find_vgg_weights,
 )
-from manurestore.training.metrics import PSNR_CAP_DB, mse, psnr, ssim
+from manurestore.metrics import PSNR_CAP_DB, mse, psnr, ssim
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

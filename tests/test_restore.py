@@ -15,7 +15,7 @@ from manurestore.cli.app import app
 from manurestore.inference.evaluation import page_metrics
 from manurestore.inference.tiling import TiledRestorer, blend_window, tile_starts
 from manurestore.models.registry import build_model
-from manurestore.training.checkpoint import save_weights
+from manurestore.models.checkpoint import save_weights
 
 runner = CliRunner()
 
@@ -75,7 +75,7 @@ def test_tiled_equals_one_pass_away_from_the_borders():
 
 
 def test_page_metrics_match_numpy_and_one_pass():
-    from manurestore.training import metrics
+    from manurestore import metrics
 
     a, b = page((700, 90, 3), 1), page((700, 90, 3), 2)
     result = page_metrics(a, b)

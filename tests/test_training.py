@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from manurestore.cli.app import app
-from manurestore.training.checkpoint import load_model, read_metadata
+from manurestore.models.checkpoint import load_model, read_metadata
 from manurestore.training.config import TrainConfig
 from manurestore.training.distributed import DistInfo
 from manurestore.training.trainer import Trainer, TrainingInterrupted, build_train_data, lr_at, prepare_run_dir

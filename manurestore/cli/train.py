@@ -76,7 +76,7 @@ def command(
     Example: manurestore train data/raw --model vit-tiny --epochs 5 --run-dir runs/tiny
     """
     from manurestore.devices import resolve_device
-    from manurestore.training.checkpoint import load_state
+    from manurestore.training.state import load_state
     from manurestore.training.config import build_config, load_config_file
     from manurestore.training.distributed import init_distributed, shutdown
     from manurestore.training.trainer import Trainer, build_train_data, check_resume_config, prepare_run_dir

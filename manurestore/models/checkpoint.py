@@ -1,9 +1,8 @@
-"""Checkpoints: safetensors weights whose metadata rebuilds the model, and the training state.
+"""Model files: safetensors weights whose metadata rebuilds the model, and the bundled default.
 
 `best.safetensors` / `last.safetensors` hold the weights plus JSON metadata (model name, model
 config, manurestore version, training crop, metrics), so `restore` needs only that one file.
-`state.pt` holds what resuming needs (optimizer, step, RNG states, EMA) in types that
-`torch.load(weights_only=True)` accepts. Every file is written to a temporary name and renamed.
+Every file is written to a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from manurestore import __version__
 from manurestore.atomic import atomic_write
 from manurestore.errors import ManurestoreError
+from manurestore.models.registry import build_model_from_config, model_config
 
 FORMAT = "manurestore-checkpoint-1"
 
@@ -38,8 +38,6 @@ def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, Any], w
     `dtype` stores floating tensors in fp16 or bf16 to halve the file (shipped models); loading
     casts them back to the model's float32.
     """
-    from manurestore.models.registry import model_config
-
     state = model.state_dict() if weights is None else weights
     target = WEIGHTS_DTYPES[dtype]
     tensors = {
@@ -70,8 +68,6 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model a weights file describes and load its weights, in eval mode."""
-    from manurestore.models.registry import build_model_from_config
-
     path = Path(path)
     metadata = read_metadata(path)
     try:
@@ -82,14 +78,9 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[torch.nn
     return model.to(device).eval(), metadata
 
 
-def save_state(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda temp: torch.save(state, temp))
+def bundled_model_path() -> Path | None:
+    """The pretrained default shipped as package data, when this installation has one."""
+    from importlib import resources
 
-
-def load_state(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no training state to resume from") from None
-    except Exception as error:
-        raise CheckpointError(f"{path}: unreadable training state ({str(error).splitlines()[0]})") from None
+    candidate = resources.files("manurestore.models") / "weights" / "default.safetensors"
+    return Path(str(candidate)) if candidate.is_file() else None

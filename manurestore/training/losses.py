@@ -3,7 +3,7 @@
 total = l1_weight · L1 + perceptual_weight · perceptual + ssim_weight · (1 − SSIM)
 
 - L1: mean absolute error over all pixels and channels.
-- SSIM: the mean of the SSIM map of `manurestore.training.metrics.ssim_map` (Gaussian window 11, sigma 1.5,
+- SSIM: the mean of the SSIM map of `manurestore.metrics.ssim_map` (Gaussian window 11, sigma 1.5,
   data range 1, reflect borders). The term is exactly 1 − mean SSIM, not kornia's ssim_loss, which is
   (1 − SSIM) / 2.
 - Perceptual: ImageNet-normalised images through VGG16 `features` truncated after relu3_3; the L1 distance
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from manurestore.errors import ManurestoreError
-from manurestore.training.metrics import ssim_map
+from manurestore.metrics import ssim_map
 
 __all__ = [
     "VGG16_FILENAME",

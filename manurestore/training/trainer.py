@@ -22,12 +22,15 @@ import numpy as np
 import torch
 
 from manurestore import __version__
-from manurestore.data.io import write_image
-from manurestore.errors import ManurestoreError, UsageError
-from manurestore.training import metrics as metric_fns
+from manurestore import metrics as metric_fns
 from manurestore.atomic import atomic_write_text
-from manurestore.training.checkpoint import load_state, save_state, save_weights
+from manurestore.batches import to_batch, to_images
+from manurestore.data.io import write_image
+from manurestore.devices import resolve_precision
+from manurestore.errors import ManurestoreError, UsageError
+from manurestore.models.checkpoint import save_weights
 from manurestore.training.config import TrainConfig
+from manurestore.training.state import load_state, save_state
 from manurestore.training.distributed import DistInfo, any_true, barrier
 
 Event = Callable[[str, dict], None]
@@ -49,25 +52,6 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    if precision == "fp32":
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise UsageError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
-        return torch.float16
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32  # CPUs without bf16 units are slower in bf16 than in fp32
-
-
-def uint8_to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(B, H, W, C) uint8 on the host → (B, C, H, W) float32 in [0, 1] on `device`."""
-    return batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
@@ -235,11 +219,11 @@ class Trainer:
     def train_step(self, batch) -> dict[str, torch.Tensor]:
         if self.cfg.pairs:
             degraded_u8, clean_u8, _ = batch
-            degraded = uint8_to_float(degraded_u8, self.device)
-            clean = uint8_to_float(clean_u8, self.device)
+            degraded = to_batch(degraded_u8, self.device)
+            clean = to_batch(clean_u8, self.device)
         else:
             clean_u8, seeds = batch
-            clean = uint8_to_float(clean_u8, self.device)
+            clean = to_batch(clean_u8, self.device)
             degraded = self.degrade(clean, seeds)
         lr = lr_at(self.step, self.total_steps, self.cfg.lr, self.warmup_steps)
         for group in self.optimizer.param_groups:
@@ -303,7 +287,7 @@ class Trainer:
         n = restored.shape[0]
         rows = torch.cat([self.data.val_degraded[:n], restored, self.data.val_clean[:n]], dim=3)
         panel = torch.cat(list(rows), dim=1)  # (C, n·H, 3·W)
-        array = panel.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        array = to_images(panel.unsqueeze(0).float())[0]
         epoch = max(1, math.ceil(self.step / self.steps_per_epoch))
         write_image(self.cfg.run_dir / "samples" / f"epoch-{epoch:03d}.png", array, overwrite=True)
 
@@ -419,8 +403,8 @@ def build_train_data(cfg: TrainConfig, device: torch.device, dist_info: DistInfo
         train = CropDataset(degraded, clean=clean, crop=cfg.crop, crops_per_image=cfg.crops_per_image, augment=cfg.augment,
                             seed=cfg.seed, rank=dist_info.rank, world_size=dist_info.world_size)
         val_u8, _, val_clean_u8 = validation_crops(val_degraded_store, cfg.crop, cfg.seed, clean=val_clean_store)
-        val_degraded = uint8_to_float(val_u8, device)
-        val_clean = uint8_to_float(val_clean_u8, device)
+        val_degraded = to_batch(val_u8, device)
+        val_clean = to_batch(val_clean_u8, device)
         description = f"{len(train_pairs)} training pairs, {len(val_pairs)} validation pairs (paired layout)"
         return TrainData(train, val_degraded, val_clean, description, [])
 
@@ -442,7 +426,7 @@ def build_train_data(cfg: TrainConfig, device: torch.device, dist_info: DistInfo
     train = CropDataset(store, crop=cfg.crop, crops_per_image=cfg.crops_per_image, augment=cfg.augment and not cfg.resize,
                         seed=cfg.seed, rank=dist_info.rank, world_size=dist_info.world_size)
     val_u8, val_seeds = validation_crops(val_store, cfg.crop, cfg.seed)
-    val_clean = uint8_to_float(val_u8, device)
+    val_clean = to_batch(val_u8, device)
     with torch.no_grad():
         val_degraded = Pipeline.from_preset(cfg.preset)(val_clean, torch.tensor(val_seeds, dtype=torch.int64))
     mode = "whole pages resized (seed mode)" if cfg.resize else f"native-resolution {cfg.crop}² crops"
@@ -452,7 +436,7 @@ def build_train_data(cfg: TrainConfig, device: torch.device, dist_info: DistInfo
 
 def _initial_model(cfg: TrainConfig) -> torch.nn.Module:
     """The model stored in --init-weights, to fine-tune; it must be the size --model names."""
-    from manurestore.training.checkpoint import load_model
+    from manurestore.models.checkpoint import load_model
 
     model, metadata = load_model(cfg.init_weights)
     if metadata.get("model_name") != cfg.model:
