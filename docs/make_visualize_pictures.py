@@ -53,7 +53,7 @@ def _cli(*args) -> None:
 
 def _stand_in_model(path: Path) -> Path:
     from manurestore.models.registry import build_model
-    from manurestore.training.checkpoint import save_weights
+    from manurestore.models.checkpoint import save_weights
 
     torch.manual_seed(0)
     model = build_model("vit-tiny", img_size=64).eval()
@@ -133,12 +133,12 @@ def main() -> None:
         if browser:
             pairs = temp / "pairs"
             from manurestore.degradations.pipeline import Pipeline
-            from manurestore.inference.evaluation import degrade_page
+            from manurestore.degradations.files import degrade_page
 
             clean = generate_page(5, "paper", (640, 352))
             write_image(pairs / "clean" / "folio-5.png", clean)
             write_image(pairs / "degraded" / "folio-5.png",
-                        degrade_page(clean, Pipeline.from_preset("heavy"), 0, "folio-5", torch.device("cpu")))
+                        degrade_page(clean, Pipeline.from_preset("heavy"), 0, "folio-5", torch.device("cpu"))[0])
             _cli("report", "--pairs", pairs, "-m", model, "-o", temp / "report.html")
             shot = temp / "report.png"
             subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

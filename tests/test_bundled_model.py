@@ -9,10 +9,11 @@ from typer.testing import CliRunner
 
 from manurestore.cli.app import app
 from manurestore.data.synth import generate_page
+from manurestore.degradations.files import degrade_page
 from manurestore.degradations.pipeline import Pipeline
-from manurestore.inference.evaluation import degrade_page, page_metrics
-from manurestore.inference.model_source import bundled_model_path, load_restorer_model
-from manurestore.inference.tiling import TiledRestorer
+from manurestore.inference.evaluation import page_metrics
+from manurestore.inference.restorer import load_restorer
+from manurestore.models.checkpoint import bundled_model_path
 
 CPU = torch.device("cpu")
 
@@ -24,12 +25,12 @@ def test_bundled_model_is_package_data_and_small():
 
 
 def test_bundled_model_improves_psnr_over_the_identity_baseline():
-    model, metadata, _ = load_restorer_model(None, CPU)
+    restorer = load_restorer(None, CPU).restorer
     # A default-size page, as the model was trained on (it was not trained on miniature pages).
     clean = generate_page(20261126, kind="palm-leaf")
     damage = Pipeline.from_ops(["gaussian_noise", "contrast", "yellowing"])
-    degraded = degrade_page(clean, damage, seed=0, identity="fixed-case", device=CPU)
-    restored = TiledRestorer(model, tile=int(metadata["train_crop"])).restore(degraded)
+    degraded, _ = degrade_page(clean, damage, seed=0, identity="fixed-case", device=CPU)
+    restored = restorer.restore(degraded)
     before, after = page_metrics(degraded, clean), page_metrics(restored, clean)
     assert restored.shape == clean.shape and restored.dtype == np.uint8
     # The shipped model gives 25.7 → 36.5 dB and 0.855 → 0.970 here; these bounds catch a worse one.

@@ -19,7 +19,7 @@ from manurestore.cli import visualize
 from manurestore.data.io import read_image, write_image
 from manurestore.data.synth import generate_page
 from manurestore.models.registry import build_model
-from manurestore.training.checkpoint import save_weights
+from manurestore.models.checkpoint import save_weights
 from manurestore.viz import panels
 
 root = typer.Typer()
@@ -67,7 +67,7 @@ def page_file(path: Path, size=(128, 96), seed=3) -> Path:
 
 def test_flow_writes_the_four_pictures_with_the_degrade_rule(tmp_path, model_file):
     from manurestore.degradations.pipeline import Pipeline
-    from manurestore.inference.evaluation import degrade_page
+    from manurestore.degradations.files import degrade_page
 
     image = page_file(tmp_path / "folio.png")
     out = tmp_path / "flow"
@@ -76,7 +76,7 @@ def test_flow_writes_the_four_pictures_with_the_degrade_rule(tmp_path, model_fil
     for name in visualize.FLOW_FILES[:3]:
         assert read_image(out / name).shape == (96, 128, 3), name
     # The degraded picture is what `degrade --preset heavy --seed 2` gives this file (up to JPEG).
-    expected = degrade_page(read_image(image, mode="RGB"), Pipeline.from_preset("heavy"), 2, "folio.png", torch.device("cpu"))
+    expected, _ = degrade_page(read_image(image, mode="RGB"), Pipeline.from_preset("heavy"), 2, "folio.png", torch.device("cpu"))
     written = read_image(out / "2_degraded_input.jpg").astype(int)
     assert np.abs(written - expected).mean() < 3.0
     comparison = Image.open(out / "training_flow_comparison.jpg")
@@ -213,11 +213,11 @@ def test_curves_errors_on_an_empty_run(tmp_path):
 
 def make_pairs(folder: Path) -> None:
     from manurestore.degradations.pipeline import Pipeline
-    from manurestore.inference.evaluation import degrade_page
+    from manurestore.degradations.files import degrade_page
 
     for index in range(2):
         clean = generate_page(10 + index, "paper", (112, 80))
-        degraded = degrade_page(clean, Pipeline.from_preset("heavy"), 0, f"p{index}", torch.device("cpu"))
+        degraded, _ = degrade_page(clean, Pipeline.from_preset("heavy"), 0, f"p{index}", torch.device("cpu"))
         write_image(folder / "clean" / f"p{index}.png", clean)
         write_image(folder / "degraded" / f"p{index}.jpg", degraded)
 

@@ -55,10 +55,9 @@ def command(
     from manurestore import __version__
     from manurestore.data.folders import find_images, find_pairs
     from manurestore.degradations.pipeline import Pipeline
-    from manurestore.devices import resolve_device
+    from manurestore.devices import resolve_device, resolve_precision
     from manurestore.inference import evaluation
-    from manurestore.inference.model_source import inference_dtype, load_restorer_model
-    from manurestore.inference.tiling import TiledRestorer
+    from manurestore.inference.restorer import load_restorer
 
     model_path, data = _split_positionals(list(paths or []), model, pairs)
     if data is None and pairs is None:
@@ -66,9 +65,9 @@ def command(
     if json_out is not None and json_out.exists() and not overwrite:
         raise UsageError(f"{json_out}: already exists; pass --overwrite to replace it")
     torch_device = resolve_device(device)
-    net, metadata, model_path = load_restorer_model(model_path, torch_device)
-    restorer = TiledRestorer(net, tile=tile or int(metadata.get("train_crop", 256)), batch_size=batch_size,
-                             device=torch_device, dtype=inference_dtype(precision, torch_device))
+    resolve_precision(precision, torch_device)  # a bad value is a usage error before any work
+    loaded = load_restorer(model_path, torch_device, tile=tile, batch_size=batch_size, precision=precision)
+    restorer, metadata, model_path = loaded.restorer, loaded.metadata, loaded.path
     failures: list = []
     pipeline = None if pairs is not None else Pipeline.from_preset(preset)
     if pairs is not None:

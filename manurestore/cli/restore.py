@@ -34,26 +34,19 @@ def command(
     manurestore restore scans/ -o restored/ -m runs/latest/best.safetensors --shard 1/4
     """
     from manurestore.data.jobs import check_writable, plan_job, parse_shard, select_shard
-    from manurestore.devices import resolve_device
+    from manurestore.devices import resolve_device, resolve_precision
     from manurestore.inference.files import restore_files
-    from manurestore.inference.model_source import inference_dtype, load_restorer_model
-    from manurestore.inference.tiling import TiledRestorer
+    from manurestore.inference.restorer import load_restorer
 
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise UsageError(f"--precision {precision!r}: use auto, fp32, bf16 or fp16")
     torch_device = resolve_device(device)
+    resolve_precision(precision, torch_device)  # a bad value is a usage error before any work
     shard_spec = parse_shard(shard)
     plan = plan_job(inputs, output, "restored", fmt)
     tasks = select_shard(plan.tasks, shard_spec)
     if not plan.tasks:
         raise UsageError(f"no images found in {', '.join(map(str, inputs))}")
-    net, metadata, model_path = load_restorer_model(model, torch_device)
-    tile_size = tile or int(metadata.get("train_crop", 256))
-    try:
-        restorer = TiledRestorer(net, tile=tile_size, overlap=overlap, batch_size=batch_size, device=torch_device,
-                                 dtype=inference_dtype(precision, torch_device))
-    except ValueError as error:
-        raise UsageError(f"--overlap: {error}") from None
+    loaded = load_restorer(model, torch_device, tile=tile, overlap=overlap, batch_size=batch_size, precision=precision)
+    restorer, model_path = loaded.restorer, loaded.path
     for folder in {task.target.parent for task in tasks}:
         check_writable(folder)
 
@@ -69,8 +62,8 @@ def command(
             progress.update(bar, advance=1, rate=f"{totals['pages'] / elapsed:.2f} pages/s  {totals['mp'] / elapsed:.2f} MP/s")
 
         result = restore_files(tasks, restorer, overwrite=overwrite, quality=quality, on_done=advance)
-    for _, message in result.failures:
-        print_error(message)
+    for failure in result.failures:
+        print_error(failure.message)
     elapsed = time.perf_counter() - started
     parts = [f"restored {len(result.written)} page(s) ({result.megapixels:.1f} MP) with {model_path.name} in {elapsed:.1f} s"]
     if result.megapixels:

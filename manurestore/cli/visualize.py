@@ -65,8 +65,7 @@ def flow(
     from manurestore.degradations.pipeline import Pipeline
     from manurestore.degradations.presets import preset_label
     from manurestore.devices import resolve_device
-    from manurestore.inference.model_source import inference_dtype, load_restorer_model
-    from manurestore.inference.tiling import TiledRestorer
+    from manurestore.inference.restorer import load_restorer
     from manurestore.viz.flow import flow_figure, run_flow
     from manurestore.viz.panels import to_array
 
@@ -79,11 +78,10 @@ def flow(
         raise UsageError(f"{existing[0]}: already exists ({len(existing)} of the 4 pictures); pass --overwrite to replace them")
     pipeline = Pipeline.from_preset(preset)
     torch_device = resolve_device(device)
-    net, metadata, model_path = load_restorer_model(model, torch_device)
+    loaded = load_restorer(model, torch_device)
+    model_path = loaded.path
     clean = read_image(image, mode="RGB")
-    restorer = TiledRestorer(net, tile=int(metadata.get("train_crop", 256)), device=torch_device,
-                             dtype=inference_dtype("auto", torch_device))
-    result = run_flow(clean, pipeline, seed, image.name, restorer, torch_device)
+    result = run_flow(clean, pipeline, seed, image.name, loaded.restorer, torch_device)
     figure = flow_figure(result, preset=preset_label(preset), seed=seed, model=model_path.name)
     protected = frozenset({image.resolve()})
     for target, array in zip(targets, (result.clean, result.degraded, result.restored, to_array(figure))):
@@ -168,8 +166,7 @@ def report(
     from manurestore.data.io import read_image
     from manurestore.devices import resolve_device
     from manurestore.errors import ManurestoreError
-    from manurestore.inference.model_source import inference_dtype, load_restorer_model
-    from manurestore.inference.tiling import TiledRestorer
+    from manurestore.inference.restorer import load_restorer
     from manurestore.viz.report import ReportOptions, build_page, render_report, write_report
 
     if output.suffix.lower() not in (".html", ".htm"):
@@ -192,9 +189,8 @@ def report(
         raise UsageError(f"no images found in {', '.join(str(p) for p in [*(images or []), *([pairs] if pairs else [])])}")
 
     torch_device = resolve_device(device)
-    net, metadata, model_path = load_restorer_model(model, torch_device)
-    restorer = TiledRestorer(net, tile=int(metadata.get("train_crop", 256)), device=torch_device,
-                             dtype=inference_dtype("auto", torch_device))
+    loaded = load_restorer(model, torch_device)
+    restorer, model_path = loaded.restorer, loaded.path
     entries, failures = [], []
     started = time.perf_counter()
     with file_progress(show=len(jobs) > 1) as progress:

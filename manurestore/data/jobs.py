@@ -1,4 +1,4 @@
-"""Planning file jobs: which input goes to which output, for `degrade` and `restore`.
+"""File jobs for `degrade` and `restore`: which input goes to which output, and running them.
 
 Rules (documented in docs/degrade.md):
 - a file with no `-o` goes beside itself as `stem.TAG.suffix`;
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
+
+import numpy as np
 
 from manurestore.data.folders import find_images
-from manurestore.data.io import IMAGE_SUFFIXES
+from manurestore.data.io import IMAGE_SUFFIXES, read_image, write_image
 from manurestore.errors import ManurestoreError, UsageError
 
 
@@ -25,6 +27,72 @@ class FileTask:
     source: Path
     target: Path
     identity: str  # relative path from the input root: seeds and shards derive from it
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file that could not be processed, and the one-line reason."""
+
+    path: Path
+    message: str
+
+
+@dataclass
+class FileJob:
+    """Runs file tasks: reads each source, the caller makes the output, writes each target.
+
+    A file that cannot be read or written becomes a `FileFailure` and the others go on; no input
+    of the job is ever overwritten, whatever the targets say.
+
+    >>> job = FileJob(tasks)                                          # doctest: +SKIP
+    >>> for task, page in job.sources():                              # doctest: +SKIP
+    ...     job.write(task, transform(page))
+    """
+
+    tasks: list[FileTask]
+    overwrite: bool = False
+    quality: int = 95
+    written: list[Path] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+    skipped_existing: list[Path] = field(default_factory=list)
+    megapixels: float = 0.0  # of the pages written
+
+    def __post_init__(self):
+        self.tasks = list(self.tasks)
+        self._protected = frozenset(task.source.resolve() for task in self.tasks)
+
+    def sources(self, *, skip_existing: bool = False) -> Iterator[tuple[FileTask, np.ndarray | None]]:
+        """(task, page) for every task in order; page is None where it failed or was skipped.
+
+        `skip_existing` (without `overwrite`) skips tasks whose target exists, so an interrupted
+        job resumes where it stopped.
+        """
+        for task in self.tasks:
+            if skip_existing and not self.overwrite and task.target.exists():
+                self.skipped_existing.append(task.target)
+                yield task, None
+                continue
+            try:
+                page = read_image(task.source)
+            except ManurestoreError as error:
+                self.failures.append(FileFailure(task.source, str(error)))
+                page = None
+            yield task, page
+
+    def write(self, task: FileTask, image: np.ndarray) -> bool:
+        """Write one output; False (and a recorded failure) when it cannot be written."""
+        try:
+            write_image(task.target, image, quality=self.quality, overwrite=self.overwrite, protected=self._protected)
+        except ManurestoreError as error:
+            self.failures.append(FileFailure(task.source, str(error)))
+            return False
+        self.written.append(task.target)
+        self.megapixels += image.shape[0] * image.shape[1] / 1e6
+        return True
+
+    def fail(self, task: FileTask, error: ManurestoreError) -> None:
+        """Record a failure of the caller's own work on one task."""
+        self.failures.append(FileFailure(task.source, str(error)))
 
 
 @dataclass

@@ -14,61 +14,18 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from manurestore.data.io import read_image, write_image
-from manurestore.data.jobs import FileTask
+from manurestore.batches import to_batch, to_images
+from manurestore.data.jobs import FileJob, FileTask
 from manurestore.degradations.pipeline import Pipeline
-from manurestore.degradations.random import image_seed
 from manurestore.errors import ManurestoreError
+from manurestore.seeding import image_seed
 
 
 @dataclass
-class FileFailure:
-    path: Path
-    message: str
+class DegradeJob(FileJob):
+    """The file job plus, for each output, the ops that fired and the values they drew."""
 
-
-@dataclass
-class DegradeResult:
-    written: list[Path] = field(default_factory=list)
-    failures: list[FileFailure] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
-
-
-def to_batch(images: list[np.ndarray], device: torch.device) -> torch.Tensor:
-    """uint8 H×W×C arrays of one shape → contiguous float (B, C, H, W) in [0, 1] on `device`.
-
-    The uint8 stack is moved first (a quarter of the bytes) and transposed while still uint8; a
-    channels-last float batch would make every later op slower.
-    """
-    from manurestore.degradations.random import new_batch
-
-    stacked = torch.from_numpy(np.stack(images)).to(device, non_blocking=True)
-    planar = stacked.permute(0, 3, 1, 2).contiguous()
-    return new_batch(planar.shape, torch.float32, planar.device).copy_(planar).div_(255.0)
-
-
-def to_images(batch: torch.Tensor) -> np.ndarray:
-    """float (B, C, H, W) in [0, 1] → contiguous uint8 (B, H, W, C) on the host, rounded.
-
-    Rounded and clamped in float, narrowed through int16 (far quicker than float → uint8 on the
-    CPU), then interleaved a channel at a time. On the CPU a few images (or rows) at a time, so
-    the scaled copy stays small.
-    """
-    from manurestore.degradations.random import cpu_piece
-
-    count, channels, height, width = batch.shape
-    out = torch.empty((count, height, width, channels), dtype=torch.uint8, device=batch.device)
-    budget = cpu_piece(1 << 19) if batch.device.type == "cpu" else max(1, batch.numel())
-    images = max(1, budget // max(1, channels * height * width))  # whole images per piece
-    rows = height if images > 1 else max(1, budget // max(1, channels * width))  # or rows of one
-    for first in range(0, count, images):
-        for top in range(0, height, rows):
-            part = batch[first : first + images, :, top : top + rows]
-            scaled = part.mul(255.0).round_().clamp_(0, 255).to(torch.int16).to(torch.uint8)
-            target = out[first : first + images, top : top + rows]
-            for channel in range(channels):
-                target[..., channel].copy_(scaled[:, channel])
-    return out.cpu().numpy()
 
 
 def degrade_files(
@@ -81,11 +38,9 @@ def degrade_files(
     overwrite: bool = False,
     quality: int = 95,
     on_done: Callable[[FileTask], None] | None = None,
-) -> DegradeResult:
+) -> DegradeJob:
     """Degrade every task's source into its target; bad files are recorded, the rest go on."""
-    tasks = list(tasks)
-    protected = frozenset(task.source.resolve() for task in tasks)
-    result = DegradeResult()
+    job = DegradeJob(list(tasks), overwrite=overwrite, quality=quality)
     pending: dict[tuple[int, ...], list[tuple[FileTask, np.ndarray]]] = {}
     pending_count = 0
 
@@ -93,16 +48,13 @@ def degrade_files(
         nonlocal pending_count
         group = pending.pop(shape)
         pending_count -= len(group)
-        _degrade_group(group, pipeline, seed, device, overwrite, quality, protected, result)
+        _degrade_group(group, pipeline, seed, device, job)
         if on_done:
             for task, _ in group:
                 on_done(task)
 
-    for task in tasks:
-        try:
-            image = read_image(task.source)
-        except ManurestoreError as error:
-            result.failures.append(FileFailure(task.source, str(error)))
+    for task, image in job.sources():
+        if image is None:
             if on_done:
                 on_done(task)
             continue
@@ -114,23 +66,19 @@ def degrade_files(
             flush(max(pending, key=lambda s: len(pending[s])))
     for shape in list(pending):
         flush(shape)
-    order = {task.source: i for i, task in enumerate(tasks)}
-    result.records.sort(key=lambda r: order.get(Path(r["input"]), 0))
-    return result
+    order = {task.source: i for i, task in enumerate(job.tasks)}
+    job.records.sort(key=lambda r: order.get(Path(r["input"]), 0))
+    return job
 
 
-def _degrade_group(group, pipeline, seed, device, overwrite, quality, protected, result: DegradeResult) -> None:
+def _degrade_group(group, pipeline: Pipeline, seed: int, device: torch.device, job: DegradeJob) -> None:
     seeds = [image_seed(seed, task.identity) for task, _ in group]
     batch = to_batch([image for _, image in group], device)
     degraded, history = pipeline(batch, seeds, record=True, overwrite_input=True)
     for (task, _), image, image_seed_value, fired in zip(group, to_images(degraded), seeds, history):
-        try:
-            write_image(task.target, image, quality=quality, overwrite=overwrite, protected=protected)
-        except ManurestoreError as error:
-            result.failures.append(FileFailure(task.source, str(error)))
+        if not job.write(task, image):
             continue
-        result.written.append(task.target)
-        result.records.append({
+        job.records.append({
             "input": str(task.source),
             "output": str(task.target),
             "identity": task.identity,
@@ -138,6 +86,15 @@ def _degrade_group(group, pipeline, seed, device, overwrite, quality, protected,
             "preset": pipeline.name,
             "ops": fired,
         })
+
+
+def degrade_page(clean: np.ndarray, pipeline: Pipeline, seed: int, identity: str,
+                 device: torch.device) -> tuple[np.ndarray, list[dict]]:
+    """One page as `degrade` would write it (same per-image seed rule, rounded to uint8), and the
+    ops that fired on it with the values they drew. `evaluate` and `visualize` use it, so their
+    degraded pages are the ones `degrade` makes."""
+    degraded, record = pipeline(to_batch([clean], device), [image_seed(seed, identity)], record=True, overwrite_input=True)
+    return to_images(degraded)[0], record[0]
 
 
 def write_records(path: Path, records: list[dict], seed: int, overwrite: bool) -> None:

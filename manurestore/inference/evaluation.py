@@ -2,7 +2,7 @@
 compare PSNR, SSIM and MSE of the restored output with the identity baseline (degraded vs clean).
 
 Metrics are computed on RGB in [0, 1] (grayscale pages are repeated to three channels), with the
-definitions of `manurestore.training.metrics`. Large pages are measured in horizontal strips with
+definitions of `manurestore.metrics`. Large pages are measured in horizontal strips with
 a halo of the SSIM window, which gives the same numbers as one pass without its memory.
 """
 
@@ -15,12 +15,13 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from manurestore import metrics
+from manurestore.batches import to_batch
 from manurestore.data.io import read_image
+from manurestore.degradations.files import degrade_page
 from manurestore.degradations.pipeline import Pipeline, Step
-from manurestore.degradations.random import image_seed
 from manurestore.errors import ManurestoreError
 from manurestore.inference.tiling import TiledRestorer
-from manurestore.training import metrics
 
 STRIP_ROWS = 512
 HALO = metrics.SSIM_WINDOW // 2
@@ -33,9 +34,9 @@ class EvalImage:
     degraded: np.ndarray
 
 
-def to_float(page: np.ndarray) -> torch.Tensor:
-    rgb = np.repeat(page, 3, axis=2) if page.shape[2] == 1 else page
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+def _rgb_batch(page: np.ndarray) -> torch.Tensor:
+    """A uint8 page as a float (1, 3, H, W) batch; a grayscale page counts as three equal channels."""
+    return to_batch([np.repeat(page, 3, axis=2) if page.shape[2] == 1 else page], torch.device("cpu"))
 
 
 def page_metrics(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -45,7 +46,7 @@ def page_metrics(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     for top in range(0, height, STRIP_ROWS):
         bottom = min(height, top + STRIP_ROWS)
         lo, hi = max(0, top - HALO), min(height, bottom + HALO)
-        x, y = to_float(a[lo:hi]), to_float(b[lo:hi])
+        x, y = _rgb_batch(a[lo:hi]), _rgb_batch(b[lo:hi])
         inner = slice(top - lo, top - lo + (bottom - top))
         squared_error += float((x[..., inner, :] - y[..., inner, :]).double().pow(2).sum())
         ssim_sum += float(metrics.ssim_map(x, y)[..., inner, :].double().sum())
@@ -63,14 +64,6 @@ def centre_crop(page: np.ndarray, size: int | None) -> np.ndarray:
     return page[top : top + size, left : left + size]
 
 
-def degrade_page(clean: np.ndarray, pipeline: Pipeline, seed: int, identity: str, device: torch.device) -> np.ndarray:
-    """The page as `degrade` would write it: same per-image seed rule, rounded to uint8."""
-    from manurestore.degradations.files import to_batch, to_images
-
-    batch = to_batch([clean], device)
-    return to_images(pipeline(batch, [image_seed(seed, identity)], overwrite_input=True))[0]
-
-
 def synthetic_set(paths: Iterable[tuple[Path, str]], pipeline: Pipeline, seed: int, device: torch.device, crop: int | None, failures: list):
     for path, identity in paths:
         try:
@@ -78,7 +71,7 @@ def synthetic_set(paths: Iterable[tuple[Path, str]], pipeline: Pipeline, seed: i
         except ManurestoreError as error:
             failures.append((path, str(error)))
             continue
-        yield EvalImage(identity, clean, degrade_page(clean, pipeline, seed, identity, device))
+        yield EvalImage(identity, clean, degrade_page(clean, pipeline, seed, identity, device)[0])
 
 
 def paired_set(pairs: Iterable[tuple[Path, Path]], root: Path, crop: int | None, failures: list):

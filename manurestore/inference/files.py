@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
-from manurestore.data.io import read_image, write_image
-from manurestore.data.jobs import FileTask
+from manurestore.data.jobs import FileJob, FileTask
 from manurestore.errors import ManurestoreError
 from manurestore.inference.tiling import TiledRestorer
-
-
-@dataclass
-class RestoreResult:
-    written: list[Path] = field(default_factory=list)
-    skipped_existing: list[Path] = field(default_factory=list)
-    failures: list[tuple[Path, str]] = field(default_factory=list)
-    megapixels: float = 0.0
 
 
 def restore_files(
@@ -27,25 +16,19 @@ def restore_files(
     overwrite: bool = False,
     quality: int = 95,
     on_done: Callable[[FileTask, float], None] | None = None,
-) -> RestoreResult:
-    """Restore each task's source into its target; existing targets are skipped unless overwrite."""
-    tasks = list(tasks)
-    protected = frozenset(task.source.resolve() for task in tasks)
-    result = RestoreResult()
-    for task in tasks:
-        megapixels = 0.0
-        if task.target.exists() and not overwrite:
-            result.skipped_existing.append(task.target)
-        else:
+) -> FileJob:
+    """Restore each task's source into its target; existing targets are skipped unless overwrite.
+
+    `on_done(task, megapixels)` follows every task (0 MP for one skipped or failed).
+    """
+    job = FileJob(list(tasks), overwrite=overwrite, quality=quality)
+    for task, page in job.sources(skip_existing=True):
+        before = job.megapixels
+        if page is not None:
             try:
-                page = read_image(task.source)
-                restored = restorer.restore(page)
-                write_image(task.target, restored, quality=quality, overwrite=overwrite, protected=protected)
-                megapixels = page.shape[0] * page.shape[1] / 1e6
-                result.written.append(task.target)
-                result.megapixels += megapixels
+                job.write(task, restorer.restore(page))
             except ManurestoreError as error:
-                result.failures.append((task.source, str(error)))
+                job.fail(task, error)
         if on_done:
-            on_done(task, megapixels)
-    return result
+            on_done(task, job.megapixels - before)
+    return job

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from manurestore.batches import to_batch, to_images
 from manurestore.data.dataset import reflect_pad
 
 
@@ -73,7 +74,7 @@ class TiledRestorer:
         out = self._restore_padded(np.ascontiguousarray(padded))[margin : margin + height, margin : margin + width]
         if channels == 1:
             out = out.mean(dim=2, keepdim=True)
-        return out.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+        return to_images(out.permute(2, 0, 1).unsqueeze(0))[0]
 
     def _restore_padded(self, padded: np.ndarray) -> torch.Tensor:
         """The blended float page (H, W, 3); accumulates in place to keep memory at one page."""
@@ -90,7 +91,7 @@ class TiledRestorer:
             for first in range(0, len(positions), self.batch_size):
                 chunk = positions[first : first + self.batch_size]
                 tiles = torch.stack([source[y : y + self.tile, x : x + self.tile] for y, x in chunk])
-                batch = tiles.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+                batch = to_batch(tiles, self.device)
                 with autocast:
                     restored = self.model(batch)
                 restored = restored.float().clamp_(0.0, 1.0).permute(0, 2, 3, 1)

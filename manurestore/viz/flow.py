@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from manurestore.degradations.files import degrade_page
 from manurestore.degradations.pipeline import Pipeline
-from manurestore.degradations.random import image_seed
 from manurestore.inference.evaluation import page_metrics
 from manurestore.inference.tiling import TiledRestorer
 from manurestore.viz import panels
@@ -38,20 +38,10 @@ class FlowResult:
     restored_metrics: dict  # restored vs clean
 
 
-def degrade_with_record(clean: np.ndarray, pipeline: Pipeline, seed: int, identity: str,
-                        device: torch.device) -> tuple[np.ndarray, list[dict]]:
-    """The page as `degrade` writes it (same seed rule, rounded to uint8) and the ops that fired."""
-    from manurestore.degradations.files import to_batch, to_images
-
-    batch = to_batch([clean], device)
-    degraded, record = pipeline(batch, [image_seed(seed, identity)], record=True)
-    return to_images(degraded)[0], record[0]
-
-
 def run_flow(clean: np.ndarray, pipeline: Pipeline, seed: int, identity: str, restorer: TiledRestorer,
              device: torch.device) -> FlowResult:
     clean = panels.as_rgb(clean)
-    degraded, fired = degrade_with_record(clean, pipeline, seed, identity, device)
+    degraded, fired = degrade_page(clean, pipeline, seed, identity, device)
     restored = restorer.restore(degraded)
     return FlowResult(identity, clean, degraded, restored, fired,
                       page_metrics(degraded, clean), page_metrics(restored, clean))

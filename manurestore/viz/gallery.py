@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from manurestore.degradations.files import degrade_page
 from manurestore.degradations.pipeline import Pipeline, Step
 from manurestore.viz import panels
-from manurestore.viz.flow import degrade_with_record, describe_fired, describe_op
+from manurestore.viz.flow import describe_fired, describe_op
 from manurestore.viz.panels import Text
 
 TILE_WIDTH = 480
@@ -82,7 +83,7 @@ def _render(entry: Entry | None, clean: np.ndarray, identity: str, seed: int, de
             page = np.full_like(clean, 235)
         else:
             try:
-                page, fired = degrade_with_record(clean, entry.pipeline, seed, identity, device)
+                page, fired = degrade_page(clean, entry.pipeline, seed, identity, device)
                 if entry.is_preset:
                     lines.append(Text(f"fired here: {describe_fired(fired)}", 16))
                 else:

@@ -1,0 +1,64 @@
+"""The restorer every command uses: a model file (or the bundled default) behind the tiler.
+
+`restore`, `evaluate` and both `visualize` commands call `load_restorer`, so they restore a page
+the same way: the model's own training crop as the tile, the same overlap rule and precision.
+
+>>> loaded = load_restorer(None, torch.device("cpu"))          # doctest: +SKIP
+>>> restored = loaded.restorer.restore(page)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from manurestore.devices import resolve_precision
+from manurestore.errors import UsageError
+from manurestore.inference.tiling import TiledRestorer
+from manurestore.models.checkpoint import bundled_model_path, load_model
+
+
+@dataclass(frozen=True)
+class LoadedRestorer:
+    """A ready tiler and where its model came from."""
+
+    restorer: TiledRestorer
+    metadata: dict[str, Any]  # the weights file's metadata (model config, training crop, metrics)
+    path: Path
+
+
+def model_file(path: Path | None) -> Path:
+    """The weights file meant by -m: a file, a run folder's best.safetensors, or the bundled default."""
+    if path is None:
+        bundled = bundled_model_path()
+        if bundled is None:
+            raise UsageError("no model given and no bundled default model is installed; pass -m RUN_DIR/best.safetensors from `manurestore train`")
+        return bundled
+    if path.is_dir():
+        candidate = path / "best.safetensors"
+        if not candidate.exists():
+            raise UsageError(f"{path}: a folder without best.safetensors; pass the .safetensors file written by `manurestore train`")
+        return candidate
+    if not path.exists():
+        raise UsageError(f"{path}: model file not found")
+    return path
+
+
+def load_restorer(model: Path | None, device: torch.device, *, tile: int | None = None, overlap: int | None = None,
+                  batch_size: int = 8, precision: str = "auto") -> LoadedRestorer:
+    """Load a model and wrap it in the tiler; `tile` defaults to the model's training crop.
+
+    Bad settings (precision, overlap) are usage errors, checked before the weights are read.
+    """
+    dtype = resolve_precision(precision, device)
+    path = model_file(model)
+    net, metadata = load_model(path, device)
+    try:
+        restorer = TiledRestorer(net, tile=tile or int(metadata.get("train_crop", 256)), overlap=overlap,
+                                 batch_size=batch_size, device=device, dtype=dtype)
+    except ValueError as error:
+        raise UsageError(f"--overlap: {error}") from None
+    return LoadedRestorer(restorer, metadata, path)
