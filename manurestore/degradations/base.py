@@ -127,3 +127,11 @@ class Degradation(ABC):
 def per_image(values: Tensor, x: Tensor) -> Tensor:
     """A (B,) tensor shaped (B, 1, 1, 1) in `x`'s dtype, ready to broadcast over an image batch."""
     return values.to(dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One op of a pipeline and the probability that it fires on a given image."""
+
+    op: Degradation
+    p: float = 1.0

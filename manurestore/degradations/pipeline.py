@@ -7,23 +7,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
-from manurestore.degradations.base import Degradation
-from manurestore.degradations.random import ImageRandom, new_batch
-
-
-@dataclass(frozen=True)
-class Step:
-    """One op and the probability that it fires on a given image."""
-
-    op: Degradation
-    p: float = 1.0
+from manurestore.degradations.base import Degradation, Step
+from manurestore.degradations.presets import read_preset
+from manurestore.degradations.random import ImageRandom
+from manurestore.memory import new_batch
+from manurestore.plugins import get_op
 
 
 class Pipeline:
@@ -37,15 +31,12 @@ class Pipeline:
     @classmethod
     def from_preset(cls, name_or_path: str | Path) -> "Pipeline":
         """A shipped preset by name (`aged`) or a user's TOML file by path."""
-        from manurestore.degradations.presets import load_preset
-
-        return load_preset(name_or_path)
+        preset = read_preset(name_or_path)
+        return cls(preset.steps, name=preset.name, description=preset.description)
 
     @classmethod
     def from_ops(cls, names: Sequence[str]) -> "Pipeline":
         """Single ops at their default ranges, each always firing, in the given order."""
-        from manurestore.plugins import get_op
-
         return cls([Step(get_op(name)(), 1.0) for name in names], name="+".join(names))
 
     def __call__(self, x: Tensor, seeds: Tensor | Sequence[int], *, record: bool = False, overwrite_input: bool = False):

@@ -7,13 +7,15 @@ names the file, the step and the key.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from manurestore.degradations.pipeline import Pipeline, Step
+from manurestore.degradations.base import Step
 from manurestore.errors import ManurestoreError, UsageError
+from manurestore.plugins import registry
 
 STEP_KEYS = {"op", "p", "provided_by"}
 TOP_KEYS = {"description", "step"}
@@ -21,6 +23,15 @@ TOP_KEYS = {"description", "step"}
 
 class PresetError(ManurestoreError):
     """A preset that cannot be used; the message names the file, step and key."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A validated preset: `Pipeline.from_preset` runs its steps."""
+
+    name: str
+    description: str
+    steps: tuple[Step, ...]
 
 
 def list_presets() -> list[str]:
@@ -52,10 +63,8 @@ def preset_label(name_or_path: str | Path) -> str:
     return text if text in list_presets() else Path(text).stem
 
 
-def load_preset(name_or_path: str | Path) -> Pipeline:
-    """Parse and validate a preset into a Pipeline."""
-    from manurestore.plugins import registry
-
+def read_preset(name_or_path: str | Path) -> Preset:
+    """Parse and validate a preset: every op installed, every key known and within its bounds."""
     label, text = preset_text(name_or_path)
     try:
         data = tomllib.loads(text)
@@ -88,7 +97,7 @@ def load_preset(name_or_path: str | Path) -> Pipeline:
         except ValidationError as error:
             raise PresetError(f"{where}: {_first_problem(error, cls)}") from None
         steps.append(Step(cls(params), float(probability)))
-    return Pipeline(steps, name=preset_label(name_or_path), description=str(data.get("description", "")))
+    return Preset(preset_label(name_or_path), str(data.get("description", "")), tuple(steps))
 
 
 def _first_problem(error: ValidationError, cls) -> str:
