@@ -1,4 +1,4 @@
-"""Errors that reach the user as one line; the CLI maps them to exit codes."""
+"""Errors and warnings that reach the user as one line; the CLI maps errors to exit codes."""
 
 
 class ManurestoreError(Exception):
@@ -11,3 +11,7 @@ class UsageError(ManurestoreError):
     """The command line itself is wrong (missing path, bad option value)."""
 
     exit_code = 2
+
+
+class ManurestoreWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI prints it as one line)."""

@@ -2,13 +2,14 @@
 
 `MANURESTORE_PLUGINS` chooses what loads: unset loads every installed plugin, an empty value
 loads only the built-ins, and a comma list loads the plugins whose entry-point or distribution
-names it holds.
+names it holds. A broken plugin is skipped with a `PluginWarning` (the CLI shows it as one line).
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -16,7 +17,7 @@ import pluggy
 
 from manurestore import hookspecs
 from manurestore.degradations.base import Degradation
-from manurestore.errors import ManurestoreError
+from manurestore.errors import ManurestoreError, ManurestoreWarning
 
 ENTRY_POINT_GROUP = "manurestore"
 SELECT_ENV = "MANURESTORE_PLUGINS"
@@ -25,6 +26,10 @@ BUILTIN_SOURCE = "built-in"
 
 class PluginError(ManurestoreError):
     """Two ops with one name, an op that is not a Degradation, an unknown op."""
+
+
+class PluginWarning(ManurestoreWarning):
+    """A plugin that failed to load or to register its ops, and was skipped."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,7 @@ _state = _State()
 
 
 def _warn(message: str) -> None:
-    from manurestore.cli.common import print_warning
-
-    print_warning(message)
+    warnings.warn(message, PluginWarning, stacklevel=3)
 
 
 def _selected(entry_point: metadata.EntryPoint) -> bool:
@@ -128,19 +131,21 @@ def registry() -> dict[str, OpInfo]:
     ops: dict[str, OpInfo] = {}
     for impl in manager.hook.manurestore_register_degradations.get_hookimpls():
         source, version = _state.sources.get(impl.plugin_name, (impl.plugin_name, None))
+        added: dict[str, OpInfo] = {}  # this plugin's ops, kept only if it registers all of them
 
-        def register(cls, _source=source, _version=version):
+        def register(cls, _source=source, _version=version, _added=added):
             if not (inspect.isclass(cls) and issubclass(cls, Degradation)):
                 raise PluginError(f"plugin {_source} registered {cls!r}, which is not a Degradation subclass")
             name = getattr(cls, "name", None)
             if not isinstance(name, str) or not name:
                 raise PluginError(f"plugin {_source}: {cls.__name__} has no `name`")
-            if name in ops:
+            earlier = ops.get(name) or _added.get(name)
+            if earlier is not None:
                 raise PluginError(
-                    f"op {name!r} is provided by both {ops[name].label} and {_source}; "
+                    f"op {name!r} is provided by both {earlier.label} and {_source}; "
                     f"uninstall one, or choose plugins with {SELECT_ENV}"
                 )
-            ops[name] = OpInfo(cls, _source, _version)
+            _added[name] = OpInfo(cls, _source, _version)
 
         try:
             impl.function(register=register)
@@ -150,6 +155,8 @@ def registry() -> dict[str, OpInfo]:
             message = f"plugin {source} failed while registering its ops: {type(error).__name__}: {error}; it is skipped"
             _state.failures.append(message)
             _warn(message)
+            continue
+        ops.update(added)
     _state.registry = ops
     return ops
 

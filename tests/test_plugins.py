@@ -16,7 +16,7 @@ from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Rang
 from manurestore.degradations.pipeline import Pipeline
 from manurestore.degradations.presets import PresetError
 from manurestore.hookspecs import hookimpl
-from manurestore.plugins import PluginError, describe_ops, get_op, register_plugin, registry, reset_plugins
+from manurestore.plugins import PluginError, PluginWarning, describe_ops, get_op, register_plugin, registry, reset_plugins
 
 
 class Darken(Degradation):
@@ -40,10 +40,18 @@ class DarkenPlugin:
 
 
 def test_every_hookspec_is_documented_and_tested():
+    """Each hook has a docstring, a section of the plugin guide and a test that implements it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    guide = (root / "docs" / "plugins.md").read_text(encoding="utf-8")
+    tests = "".join(path.read_text(encoding="utf-8") for path in (root / "tests").glob("test_*.py"))
     specs = [name for name in dir(hookspecs) if name.startswith("manurestore_")]
-    assert specs == ["manurestore_register_degradations"]
+    assert specs, "no hook specifications found"
     for name in specs:
         assert getattr(hookspecs, name).__doc__, f"{name} needs a docstring"
+        assert f"`{name}(" in guide, f"{name} is not documented in docs/plugins.md"
+        assert f"def {name}(self, register)" in tests, f"no test implements {name}"
 
 
 def test_builtins_are_registered_as_a_plugin():
@@ -78,18 +86,38 @@ def test_two_ops_with_one_name_is_an_error_naming_both_sources():
         registry()
 
 
-def test_a_plugin_that_raises_while_registering_is_reported_and_skipped(capsys):
+def test_a_plugin_that_raises_while_registering_is_reported_and_skipped():
+    class Broken:
+        @hookimpl
+        def manurestore_register_degradations(self, register):
+            register(Darken)  # one op in, then the plugin fails: the op must not stay behind
+            raise RuntimeError("boom")
+
+    register_plugin(Broken(), name="broken-plugin")
+    with pytest.warns(PluginWarning, match="broken-plugin failed while registering its ops: RuntimeError: boom"):
+        ops = registry()
+    assert "gaussian_noise" in ops and "darken" not in ops
+
+
+def test_the_cli_shows_a_skipped_plugin_as_one_warning_line():
+    from typer.testing import CliRunner
+
+    from manurestore.cli.app import app
+
     class Broken:
         @hookimpl
         def manurestore_register_degradations(self, register):
             raise RuntimeError("boom")
 
     register_plugin(Broken(), name="broken-plugin")
-    assert "gaussian_noise" in registry()
-    assert "broken-plugin" in capsys.readouterr().err
+    result = CliRunner().invoke(app, ["plugins", "--json"])
+    assert result.exit_code == 0
+    warning_lines = [line for line in result.stderr.splitlines() if "broken-plugin" in line]
+    assert warning_lines == ["manurestore: warning: plugin broken-plugin failed while registering its ops: RuntimeError: boom; it is skipped"]
+    assert "gaussian_noise" in {row["name"] for row in json.loads(result.stdout)["ops"]}
 
 
-def test_broken_entry_point_is_one_warning_and_the_rest_work(tmp_path, monkeypatch, capsys):
+def test_broken_entry_point_is_one_warning_and_the_rest_work(tmp_path, monkeypatch):
     # A real distribution on sys.path whose entry point fails to import.
     site = tmp_path / "site"
     dist_info = site / "brokenplug-1.0.dist-info"
@@ -99,9 +127,10 @@ def test_broken_entry_point_is_one_warning_and_the_rest_work(tmp_path, monkeypat
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delenv("MANURESTORE_PLUGINS", raising=False)
     reset_plugins()
-    assert "stains" in registry()
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "brokenplug" in err and "failed to load" in err
+    with pytest.warns(PluginWarning) as caught:
+        assert "stains" in registry()
+    messages = [str(warning.message) for warning in caught]
+    assert len(messages) == 1 and "brokenplug" in messages[0] and "failed to load" in messages[0]
 
 
 def test_env_var_empty_loads_only_builtins(tmp_path, monkeypatch):
