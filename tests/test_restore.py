@@ -168,3 +168,26 @@ def test_evaluate_on_real_pairs(tmp_path, model_file):
     result = invoke("evaluate", model_file, "--pairs", tmp_path / "pairs", "--json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r.json").read_text())["paired"] is True
+
+
+@pytest.mark.parametrize("command", ["restore", "evaluate"])
+def test_a_bad_precision_is_a_one_line_usage_error(tmp_path, model_file, command):
+    source = save(tmp_path / "a.png", (20, 20, 3))
+    result = invoke(command, source, "-m", model_file, "--precision", "fp64")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == ["manurestore: error: --precision 'fp64': use auto, fp32, bf16 or fp16"]
+    assert not (tmp_path / "a.restored.png").exists()
+
+
+def test_a_file_that_cannot_be_restored_is_reported_and_the_rest_are_written(tmp_path, model_file):
+    from manurestore.data.jobs import FileFailure, plan_job
+    from manurestore.inference.files import restore_files
+
+    scans = tmp_path / "scans"
+    save(scans / "good.png", (30, 30, 3), 1)
+    (scans / "bad.png").write_bytes(b"not a png")
+    restorer = TiledRestorer(Identity(), tile=64)
+    job = restore_files(plan_job([scans], tmp_path / "out", "restored").tasks, restorer)
+    assert job.written == [tmp_path / "out" / "good.png"]
+    assert [type(failure) for failure in job.failures] == [FileFailure]
+    assert job.failures[0].path == scans / "bad.png" and "bad.png" in job.failures[0].message
