@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -44,6 +45,17 @@ def tiny() -> RestorerViT:
     return build_model("vit-tiny")
 
 
+@pytest.fixture(scope="module")
+def changing(tiny) -> RestorerViT:
+    """`tiny` with a random head: the same network, but its output is no longer its input."""
+    return _perturb_head(copy.deepcopy(tiny)).eval()
+
+
+def assert_changes(y: torch.Tensor, x: torch.Tensor) -> None:
+    """The model really altered the page, so an equality that follows is not true by construction."""
+    assert (y - x).abs().max() > 1e-3
+
+
 def test_registry_lists_the_three_sizes():
     assert {"vit-tiny", "vit-small", "vit-base"} <= set(list_models())
 
@@ -56,6 +68,7 @@ def test_output_shape_for_every_input_size(name):
         x = torch.rand(1, 3, h, w)
         with torch.no_grad():
             y = model(x)
+        assert_changes(y, x)
         assert y.shape == x.shape, (name, h, w)
         assert y.dtype == torch.float32
         assert torch.isfinite(y).all()
@@ -78,19 +91,25 @@ def test_vit_base_is_vit_b16_scale_and_runs_once():
 
 @settings(max_examples=10, deadline=None)
 @given(h=st.integers(1, 70), w=st.integers(1, 70))
-def test_any_input_size_round_trips(tiny, h, w):
+def test_any_input_size_round_trips(changing, h, w):
     x = torch.rand(1, 3, h, w)
+    padded, _ = pad_to_multiple(x, changing.patch_size)
     with torch.no_grad():
-        y = tiny(x)
-    assert torch.equal(y, x)  # shape kept, padding cropped away exactly
+        y = changing(x)
+        y_padded = changing(padded)
+    assert_changes(y, x)
+    assert y.shape == x.shape
+    # The padding is cropped away exactly: the same as restoring the padded page and cutting it back.
+    assert torch.equal(y, y_padded[..., :h, :w])
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 32, 32), (1, 3, 37, 50), (1, 3, 1, 1)])
-def test_fresh_model_is_exactly_the_identity(tiny, shape):
+def test_fresh_model_is_exactly_the_identity(tiny, changing, shape):
     x = torch.rand(*shape)
     with torch.no_grad():
-        y = tiny(x)
-    assert torch.equal(y, x)
+        fresh, trained = tiny(x), changing(x)
+    assert torch.equal(fresh, x)
+    assert_changes(trained, x)  # the same network with a non-zero head is not the identity
 
 
 def test_restore_clamps_and_forward_does_not():

@@ -16,12 +16,27 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from manurestore.cli.app import app
+from manurestore.data.dataset import PageStore, validation_crops
+from manurestore.errors import UsageError
 from manurestore.models.checkpoint import load_model, read_metadata
 from manurestore.training.config import TrainConfig
+from manurestore.training.data import build_train_data
 from manurestore.training.distributed import DistInfo
-from manurestore.training.trainer import Trainer, TrainingInterrupted, build_train_data, lr_at, prepare_run_dir
+from manurestore.training.run_folder import check_resume_config, prepare_run_dir, read_run_config, write_run_config
+from manurestore.training.trainer import Trainer, TrainingInterrupted, lr_at
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def working_dir_stays_empty(tmp_path_factory, monkeypatch):
+    """Run each test in an empty folder and fail it if anything lands there: a test that falls back
+    on a default path (TrainConfig's run_dir is runs/latest) would otherwise write into the repository."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    yield
+    left = sorted(str(path.relative_to(cwd)) for path in cwd.rglob("*"))
+    assert not left, f"the test wrote into the working directory: {left}; give it paths under tmp_path"
 
 
 def make_pages(folder: Path, count: int, size=(72, 56), seed=0) -> Path:
@@ -150,6 +165,36 @@ def test_paired_data_trains(tmp_path):
     assert summary["steps"] > 0 and np.isfinite(summary["last"]["psnr"])
 
 
+def test_overwrite_removes_only_what_a_run_writes_and_resume_needs_the_runs_settings(tmp_path):
+    cfg = config(tmp_path)
+    prepare_run_dir(cfg, resume=False, overwrite=False)
+    write_run_config(cfg)
+    (cfg.run_dir / "samples").mkdir()
+    (cfg.run_dir / "notes.txt").write_text("the user's own file")
+    with pytest.raises(UsageError, match="already holds a run"):
+        prepare_run_dir(cfg, resume=False, overwrite=False)
+    check_resume_config(read_run_config(cfg.run_dir), cfg.model_copy(update={"epochs": 9}))  # a resumable change
+    with pytest.raises(UsageError, match="crop"):
+        check_resume_config(read_run_config(cfg.run_dir), cfg.model_copy(update={"crop": 48}))
+    prepare_run_dir(cfg, resume=False, overwrite=True)
+    assert [path.name for path in cfg.run_dir.iterdir()] == ["notes.txt"]
+    with pytest.raises(UsageError, match="state.pt"):
+        prepare_run_dir(cfg, resume=True, overwrite=False)
+    with pytest.raises(UsageError, match="config.json"):
+        check_resume_config(read_run_config(cfg.run_dir), cfg)
+
+
+def test_validation_crops_cut_the_same_windows_from_both_pages_of_a_pair(tmp_path):
+    store = PageStore.load(sorted(make_pages(tmp_path / "pages", 3).iterdir()), cache_dir=tmp_path / "cache")
+    synthetic = validation_crops(store, 32, seed=1)
+    assert synthetic.degraded is None
+    assert synthetic.clean.shape == (24, 32, 32, 3) and synthetic.clean.dtype == torch.uint8  # 8 per page
+    assert len(synthetic.seeds) == 24 and len(set(synthetic.seeds)) == 24
+    paired = validation_crops(store, 32, seed=1, degraded=store)  # a page paired with itself
+    assert torch.equal(paired.degraded, paired.clean) and torch.equal(paired.clean, synthetic.clean)
+    assert paired.seeds == synthetic.seeds
+
+
 def test_resize_mode_reproduces_the_seed_whole_page_resize(tmp_path):
     cfg = config(tmp_path, resize=True, epochs=1)
     data = build_train_data(cfg, torch.device("cpu"), DistInfo())
@@ -249,7 +294,7 @@ def test_cli_errors(tmp_path):
     assert result.exit_code != 0 and "batch" in result.output
     result = invoke("train", few, "--model", "vit-huge", "--run-dir", tmp_path / "r3")
     assert result.exit_code != 0 and "vit-huge" in result.output
-    result = invoke("train", tmp_path / "missing")
+    result = invoke("train", tmp_path / "missing", "--run-dir", tmp_path / "r4")
     assert result.exit_code == 2
 
 

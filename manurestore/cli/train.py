@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -76,17 +75,18 @@ def command(
     Example: manurestore train data/raw --model vit-tiny --epochs 5 --run-dir runs/tiny
     """
     from manurestore.devices import resolve_device
-    from manurestore.training.state import load_state
     from manurestore.training.config import build_config, load_config_file
-    from manurestore.training.distributed import init_distributed, shutdown
-    from manurestore.training.trainer import Trainer, build_train_data, check_resume_config, prepare_run_dir
+    from manurestore.training.data import build_train_data
+    from manurestore.training.distributed import barrier, init_distributed, shutdown
+    from manurestore.training.run_folder import STATE_FILE, check_resume_config, prepare_run_dir, read_run_config, write_run_config
+    from manurestore.training.state import load_state
+    from manurestore.training.trainer import Trainer
 
     flags = {k: v for k, v in locals().items() if k in FIELDS}
     file_values = load_config_file(config) if config is not None else {}
     if resume:
-        saved_path = (flags.get("run_dir") or Path(file_values.get("run_dir", FIELDS["run_dir"].default))) / "config.json"
-        if saved_path.exists():
-            saved = json.loads(saved_path.read_text())
+        saved = read_run_config(flags.get("run_dir") or Path(file_values.get("run_dir", FIELDS["run_dir"].default)))
+        if saved is not None:
             file_values = {**saved, **file_values}
     cfg = build_config(file_values, flags, source=str(config) if config else "flags")
     if dry_run:
@@ -97,8 +97,6 @@ def command(
     try:
         if dist_info.is_main:
             prepare_run_dir(cfg, resume, overwrite)
-        from manurestore.training.distributed import barrier
-
         barrier(dist_info)
         data = build_train_data(cfg, torch_device, dist_info)
         for path, message in data.failures:
@@ -107,12 +105,10 @@ def command(
         progress = _TrainProgress(enabled=dist_info.is_main)
         trainer = Trainer(cfg, data, torch_device, dist_info, on_event=progress.handle)
         if resume:
-            check_resume_config(json.loads((cfg.run_dir / "config.json").read_text()), cfg)
-            trainer.load_state_dict(load_state(cfg.run_dir / "state.pt"))
+            check_resume_config(read_run_config(cfg.run_dir), cfg)
+            trainer.load_state_dict(load_state(cfg.run_dir / STATE_FILE))
         elif dist_info.is_main:
-            from manurestore.atomic import atomic_write_text
-
-            atomic_write_text(cfg.run_dir / "config.json", cfg.model_dump_json(indent=2))
+            write_run_config(cfg)
         if dist_info.is_main:
             err_console.print(
                 f"training {cfg.model} on {torch_device} ({dist_info.world_size} process(es)): {data.description}",

@@ -124,6 +124,19 @@ def reflect_pad(page: np.ndarray, height: int, width: int) -> np.ndarray:
     return page
 
 
+def random_corner(rng: np.random.Generator, page: np.ndarray, crop: int) -> tuple[int, int]:
+    """(top, left) of a random crop×crop window that lies on the page where the page is large enough."""
+    height, width = page.shape[:2]
+    top = int(rng.integers(0, max(height - crop, 0) + 1))
+    left = int(rng.integers(0, max(width - crop, 0) + 1))
+    return top, left
+
+
+def crop_window(page: np.ndarray, top: int, left: int, crop: int) -> np.ndarray:
+    """The crop×crop window at (top, left), reflect padded where it runs off the page."""
+    return reflect_pad(np.asarray(page[top : top + crop, left : left + crop]), crop, crop)
+
+
 def augment(crop: np.ndarray, choice: int) -> np.ndarray:
     """One of the 8 symmetries of the square: `choice` in 0..7 (rotation ×90°, then a flip)."""
     crop = np.rot90(crop, k=choice % 4)
@@ -181,38 +194,46 @@ class CropDataset(torch.utils.data.Dataset):
                 f"{self.store.paths[page_index]} and {self.clean.paths[page_index]} differ in size "
                 f"({pages[0].shape[1]}×{pages[0].shape[0]} vs {pages[1].shape[1]}×{pages[1].shape[0]})"
             )
-        height, width = pages[0].shape[:2]
-        top = int(rng.integers(0, max(height - self.crop, 0) + 1))
-        left = int(rng.integers(0, max(width - self.crop, 0) + 1))
+        top, left = random_corner(rng, pages[0], self.crop)
         symmetry = int(rng.integers(0, 8)) if self.augment else 0
-        crops = []
-        for page in pages:
-            window = page[top : top + self.crop, left : left + self.crop]
-            window = reflect_pad(np.asarray(window), self.crop, self.crop)
-            crops.append(torch.from_numpy(np.ascontiguousarray(augment(window, symmetry))))
+        windows = [augment(crop_window(page, top, left, self.crop), symmetry) for page in pages]
+        crops = [torch.from_numpy(np.ascontiguousarray(window)) for window in windows]
         seed = image_seed(self.seed, f"train/{self.epoch}/{global_index}")
         return (*crops, seed)
 
 
-def validation_crops(store: PageStore, crop: int, seed: int, clean: PageStore | None = None, total: int = 32):
-    """A fixed validation set: about `total` crops spread over the pages, the same every epoch.
+@dataclass(frozen=True)
+class ValidationCrops:
+    """The fixed validation set: uint8 (N, crop, crop, 3) tensors and one degradation seed per crop.
 
-    Returns (uint8 (N, crop, crop, 3) tensor, per-crop degradation seeds[, clean crops]).
+    `degraded` holds the same windows of real degraded pages (paired data); it is None for
+    synthetic data, whose clean crops are degraded on the device with `seeds`.
     """
-    per_page = max(1, min(8, -(-total // max(len(store), 1))))
-    crops, cleans, seeds = [], [], []
-    for page_index, page in enumerate(store.pages):
+
+    clean: torch.Tensor
+    seeds: list[int]
+    degraded: torch.Tensor | None = None
+
+
+def validation_crops(clean: PageStore, crop: int, seed: int, *, degraded: PageStore | None = None, total: int = 32) -> ValidationCrops:
+    """About `total` crops spread over the pages, the same every epoch (and on every machine).
+
+    With `degraded` (page i of it pairs with page i of `clean`), the windows are placed on the
+    degraded pages and cut from both at the same place.
+    """
+    placed_on = degraded if degraded is not None else clean
+    per_page = max(1, min(8, -(-total // max(len(placed_on), 1))))
+    clean_crops, degraded_crops, seeds = [], [], []
+    for page_index, page in enumerate(placed_on.pages):
         rng = np.random.default_rng([seed, page_index, 0x7A1])
-        height, width = page.shape[:2]
         for k in range(per_page):
-            top = int(rng.integers(0, max(height - crop, 0) + 1))
-            left = int(rng.integers(0, max(width - crop, 0) + 1))
-            crops.append(reflect_pad(np.asarray(page[top : top + crop, left : left + crop]), crop, crop))
-            if clean is not None:
-                target = clean.pages[page_index]
-                cleans.append(reflect_pad(np.asarray(target[top : top + crop, left : left + crop]), crop, crop))
+            top, left = random_corner(rng, page, crop)
+            clean_crops.append(crop_window(clean.pages[page_index], top, left, crop))
+            if degraded is not None:
+                degraded_crops.append(crop_window(page, top, left, crop))
             seeds.append(image_seed(seed, f"val/{page_index}/{k}"))
-    batch = torch.from_numpy(np.stack(crops))
-    if clean is not None:
-        return batch, seeds, torch.from_numpy(np.stack(cleans))
-    return batch, seeds
+    return ValidationCrops(
+        clean=torch.from_numpy(np.stack(clean_crops)),
+        seeds=seeds,
+        degraded=torch.from_numpy(np.stack(degraded_crops)) if degraded is not None else None,
+    )

@@ -11,14 +11,10 @@ from __future__ import annotations
 import copy
 import json
 import math
-import shutil
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-import numpy as np
 import torch
 
 from manurestore import __version__
@@ -30,14 +26,12 @@ from manurestore.devices import resolve_precision
 from manurestore.errors import ManurestoreError, UsageError
 from manurestore.models.checkpoint import save_weights
 from manurestore.training.config import TrainConfig
-from manurestore.training.state import load_state, save_state
+from manurestore.training.data import TrainData
 from manurestore.training.distributed import DistInfo, any_true, barrier
+from manurestore.training.run_folder import BEST_WEIGHTS, LAST_WEIGHTS, METRICS_FILE, SAMPLES_DIR, STATE_FILE
+from manurestore.training.state import save_state
 
 Event = Callable[[str, dict], None]
-
-# Keys a resumed run may change; everything else must match the run being resumed.
-RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile", "checkpoint_every", "weights_dtype"}
-RUN_FILES = ("config.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "state.pt", "samples")
 
 
 class TrainingInterrupted(ManurestoreError):
@@ -54,47 +48,10 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix two runs in one folder; with --overwrite remove only our own files."""
-    run_dir = cfg.run_dir
-    holds_run = (run_dir / "config.json").exists() or (run_dir / "state.pt").exists()
-    if resume:
-        if not (run_dir / "state.pt").exists():
-            raise UsageError(f"{run_dir}: no state.pt to resume from; drop --resume to start a new run")
-        return
-    if holds_run and not overwrite:
-        raise UsageError(f"{run_dir}: already holds a run; pass --resume to continue it, --overwrite to replace it, or choose another --run-dir")
-    if overwrite:
-        for name in RUN_FILES:
-            target = run_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def check_resume_config(saved: dict, cfg: TrainConfig) -> None:
-    current = json.loads(cfg.model_dump_json())
-    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
-    if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} → {current[k]!r}" for k in changed[:4])
-        raise UsageError(f"--resume with different settings ({details}); resume with the run's own settings or start a new --run-dir")
-
-
-@dataclass
-class TrainData:
-    train: Any  # CropDataset
-    val_degraded: torch.Tensor  # float (N, 3, H, W) on the device
-    val_clean: torch.Tensor
-    description: str
-    failures: list[tuple[Path, str]]
-
-
 class Trainer:
+    """One run: the model, optimizer and schedule over `data`; `run()` trains until done, out of time or interrupted."""
+
     def __init__(self, cfg: TrainConfig, data: TrainData, device: torch.device, dist_info: DistInfo = DistInfo(), on_event: Event | None = None):
-        from manurestore.degradations.pipeline import Pipeline
-        from manurestore.models.registry import build_model
         from manurestore.training.losses import RestorationLoss
 
         self.cfg, self.data, self.device, self.dist = cfg, data, device, dist_info
@@ -102,8 +59,10 @@ class Trainer:
         self.dtype = resolve_precision(cfg.precision, device)
         self.weights_dtype = cfg.weights_dtype
         torch.manual_seed(cfg.seed)
-        self.model = (build_model(cfg.model, img_size=cfg.crop) if cfg.init_weights is None else _initial_model(cfg)).to(device)
-        self.pipeline = None if cfg.pairs else Pipeline.from_preset(cfg.preset)
+        self.model = initial_model(cfg).to(device)
+        if data.pipeline is None and not cfg.pairs:
+            raise ValueError("synthetic training data needs the degradation pipeline that made its validation set")
+        self.pipeline = data.pipeline
         warn = (lambda message: self.emit("warning", {"message": message})) if dist_info.is_main else (lambda message: None)
         self.loss_fn = RestorationLoss(cfg.l1_weight, cfg.perceptual_weight, cfg.ssim_weight, cfg.vgg_weights, warn=warn).to(device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if cfg.ema > 0 else None
@@ -161,7 +120,7 @@ class Trainer:
         self.best_psnr = state["best_psnr"] if state["best_psnr"] >= 0 else -math.inf
         self.identity = state["identity"] or None
         torch.set_rng_state(state["torch_rng"])
-        metrics_path = self.cfg.run_dir / "metrics.jsonl"
+        metrics_path = self.cfg.run_dir / METRICS_FILE
         if metrics_path.exists():  # keep the log up to the resumed step, drop what came after
             self.metrics_lines = [line for line in metrics_path.read_text().splitlines() if json.loads(line).get("step", 0) <= self.step]
 
@@ -172,10 +131,10 @@ class Trainer:
             return
         if self._best_pending is not None:
             weights, metadata = self._best_pending
-            save_weights(self.cfg.run_dir / "best.safetensors", self.eval_model, metadata, weights=weights, dtype=self.weights_dtype)
+            save_weights(self.cfg.run_dir / BEST_WEIGHTS, self.eval_model, metadata, weights=weights, dtype=self.weights_dtype)
             self._best_pending = None
-        save_state(self.cfg.run_dir / "state.pt", self.state_dict())
-        save_weights(self.cfg.run_dir / "last.safetensors", self.eval_model, self._weights_metadata(reason), dtype=self.weights_dtype)
+        save_state(self.cfg.run_dir / STATE_FILE, self.state_dict())
+        save_weights(self.cfg.run_dir / LAST_WEIGHTS, self.eval_model, self._weights_metadata(reason), dtype=self.weights_dtype)
 
     def _checkpoint_due(self) -> bool:
         return time.perf_counter() - self._last_checkpoint >= self.cfg.checkpoint_every
@@ -203,7 +162,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         self.metrics_lines.append(json.dumps(record))
-        atomic_write_text(self.cfg.run_dir / "metrics.jsonl", "\n".join(self.metrics_lines) + "\n")
+        atomic_write_text(self.cfg.run_dir / METRICS_FILE, "\n".join(self.metrics_lines) + "\n")
 
     # ----- one step ----------------------------------------------------------------------------
 
@@ -289,7 +248,7 @@ class Trainer:
         panel = torch.cat(list(rows), dim=1)  # (C, n·H, 3·W)
         array = to_images(panel.unsqueeze(0).float())[0]
         epoch = max(1, math.ceil(self.step / self.steps_per_epoch))
-        write_image(self.cfg.run_dir / "samples" / f"epoch-{epoch:03d}.png", array, overwrite=True)
+        write_image(self.cfg.run_dir / SAMPLES_DIR / f"epoch-{epoch:03d}.png", array, overwrite=True)
 
     # ----- the loop ----------------------------------------------------------------------------
 
@@ -376,68 +335,13 @@ class Trainer:
         )
 
 
-def build_train_data(cfg: TrainConfig, device: torch.device, dist_info: DistInfo, pipeline_seed_offset: int = 0) -> TrainData:
-    """Find the images, decode them once, make the training crops and the fixed validation set."""
-    from manurestore.data.dataset import CropDataset, PageStore, validation_crops
-    from manurestore.data.folders import find_images, find_pairs, split_train_val
-    from manurestore.degradations.pipeline import Pipeline
-
-    if cfg.data is None:
-        raise UsageError("give the training data folder: manurestore train DATA")
-    resize_to = cfg.crop if cfg.resize else None
-    budget = cfg.memory_budget_mb << 20
-    load = lambda paths: PageStore.load(paths, resize_to=resize_to, memory_budget=budget, cache_dir=cfg.cache_dir)  # noqa: E731
-    if cfg.pairs:
-        pairs = list(find_pairs(cfg.data))
-        order = np.random.default_rng([cfg.seed, 0x5B1]).permutation(len(pairs))
-        n_val = max(1, round(len(pairs) * cfg.val_fraction)) if len(pairs) > 1 else 0
-        if n_val == 0:
-            raise ManurestoreError(f"{cfg.data}: {len(pairs)} pair(s); at least 2 are needed (one for validation)")
-        val_pairs = [pairs[i] for i in order[:n_val]]
-        train_pairs = [pairs[i] for i in order[n_val:]]
-        degraded, clean = load([d for d, _ in train_pairs]), load([c for _, c in train_pairs])
-        val_degraded_store, val_clean_store = load([d for d, _ in val_pairs]), load([c for _, c in val_pairs])
-        failures = degraded.failures + clean.failures + val_degraded_store.failures + val_clean_store.failures
-        if failures:
-            raise ManurestoreError(f"{failures[0][1]} (a pair needs both images readable)")
-        train = CropDataset(degraded, clean=clean, crop=cfg.crop, crops_per_image=cfg.crops_per_image, augment=cfg.augment,
-                            seed=cfg.seed, rank=dist_info.rank, world_size=dist_info.world_size)
-        val_u8, _, val_clean_u8 = validation_crops(val_degraded_store, cfg.crop, cfg.seed, clean=val_clean_store)
-        val_degraded = to_batch(val_u8, device)
-        val_clean = to_batch(val_clean_u8, device)
-        description = f"{len(train_pairs)} training pairs, {len(val_pairs)} validation pairs (paired layout)"
-        return TrainData(train, val_degraded, val_clean, description, [])
-
-    if cfg.val is not None:
-        train_paths = find_images(cfg.data).paths
-        val_paths = find_images(cfg.val).paths
-        layout = f"{cfg.data} + --val {cfg.val}"
-    else:
-        split = split_train_val(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, batch_size=1)
-        train_paths, val_paths, layout = split.train, split.val, split.layout
-    if not train_paths:
-        raise ManurestoreError(f"{cfg.data}: no training images found")
-    if not val_paths:
-        raise ManurestoreError(f"{cfg.data}: no validation images; add DATA/val, pass --val DIR, or set --val-fraction above 0")
-    store = load(train_paths)
-    val_store = load(val_paths)
-    if len(val_store) == 0:
-        raise ManurestoreError(f"none of the {len(val_paths)} validation images could be read; first problem: {val_store.failures[0][1]}")
-    train = CropDataset(store, crop=cfg.crop, crops_per_image=cfg.crops_per_image, augment=cfg.augment and not cfg.resize,
-                        seed=cfg.seed, rank=dist_info.rank, world_size=dist_info.world_size)
-    val_u8, val_seeds = validation_crops(val_store, cfg.crop, cfg.seed)
-    val_clean = to_batch(val_u8, device)
-    with torch.no_grad():
-        val_degraded = Pipeline.from_preset(cfg.preset)(val_clean, torch.tensor(val_seeds, dtype=torch.int64))
-    mode = "whole pages resized (seed mode)" if cfg.resize else f"native-resolution {cfg.crop}² crops"
-    description = f"{len(store)} training and {len(val_store)} validation pages ({layout}); {mode}"
-    return TrainData(train, val_degraded, val_clean, description, store.failures + val_store.failures)
-
-
-def _initial_model(cfg: TrainConfig) -> torch.nn.Module:
-    """The model stored in --init-weights, to fine-tune; it must be the size --model names."""
+def initial_model(cfg: TrainConfig) -> torch.nn.Module:
+    """A fresh --model, or the one stored in --init-weights to fine-tune (it must be the size --model names)."""
     from manurestore.models.checkpoint import load_model
+    from manurestore.models.registry import build_model
 
+    if cfg.init_weights is None:
+        return build_model(cfg.model, img_size=cfg.crop)
     model, metadata = load_model(cfg.init_weights)
     if metadata.get("model_name") != cfg.model:
         raise UsageError(f"{cfg.init_weights}: holds a {metadata.get('model_name')} model; pass --model {metadata.get('model_name')} to fine-tune it")
