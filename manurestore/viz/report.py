@@ -13,6 +13,8 @@ native resolution. Metrics are always computed on the full-resolution pages. The
 set in the URL: `report.html#slider=0` shows only the restored output, `#slider=100` only the
 input, `#slider=30&zoom=2` the divider at 30 % and every picture at 2×, `&left=clean` the clean
 target left of the line (where there is one) instead of the input.
+
+The page template, its style sheet and its script are package data in `report_assets/`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,12 @@ class ReportOptions:
     max_side: int = DEFAULT_MAX_SIDE
     quality: int = DEFAULT_QUALITY
     notes: list[str] = field(default_factory=list)
+
+
+@cache
+def report_asset(name: str) -> str:
+    """The page template, style sheet or script, kept as files in `report_assets/` so they read and lint as what they are."""
+    return resources.files("manurestore.viz").joinpath("report_assets", name).read_text(encoding="utf-8")
 
 
 def data_uri(image: Image.Image | np.ndarray, quality: int) -> str:
@@ -178,10 +187,10 @@ def render_report(entries: list[PageEntry], options: ReportOptions, failures: li
         failed = '<div class="failures"><b>not included:</b><ul>' + "".join(f"<li>{html.escape(f)}</li>" for f in failures) + "</ul></div>"
     notes = "".join(f'<p class="note">{html.escape(note)}</p>' for note in options.notes)
     model = f" · model {html.escape(options.model)}" if options.model else ""
-    return _TEMPLATE.format(
+    return report_asset("report.html").format(
         title=html.escape(options.title),
-        style=_STYLE,
-        script=_SCRIPT,
+        style=report_asset("report.css"),
+        script=report_asset("report.js"),
         count=len(entries),
         model=model,
         max_side=options.max_side,
@@ -200,159 +209,3 @@ def write_report(path: Path, text: str) -> None:
 
     atomic_write_text(path, text)
 
-
-_STYLE = """
-:root { color-scheme: light; --accent: #0a66c2; }
-* { box-sizing: border-box; }
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif; margin: 0; background: #eeede9; color: #1d1d1d; }
-header, section.page { max-width: 1400px; margin: 0 auto 14px; padding: 10px 18px; }
-header h1 { font-size: 20px; margin: 2px 0 4px; }
-header h1 small, h2 small { color: #666; font-weight: normal; font-size: 13px; }
-.note { color: #555; font-size: 13px; margin: 2px 0; }
-header ol { margin: 4px 0; padding-left: 22px; font-size: 13px; columns: 3 260px; }
-section.page { background: #fff; border-radius: 6px; box-shadow: 0 1px 3px rgba(0,0,0,.1); }
-h2 { font-size: 17px; margin: 2px 0 6px; overflow-wrap: anywhere; }
-table.metrics { border-collapse: collapse; font-size: 13px; margin: 4px 0 8px; font-variant-numeric: tabular-nums; }
-table.metrics caption { text-align: left; font-size: 13px; color: #555; }
-table.metrics th, table.metrics td { padding: 2px 12px; text-align: right; border-bottom: 1px solid #e2e2e2; }
-table.metrics th:first-child, table.metrics td:first-child { text-align: left; }
-.gain-pos { color: #1a7f37; } .gain-neg { color: #c62828; }
-.failures { color: #c62828; font-size: 13px; }
-.compare { margin: 8px 0 14px; }
-.toolbar { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: center; font-size: 13px; margin: 0 0 4px; }
-.toolbar .what { font-weight: 600; }
-.toolbar button { font: inherit; padding: 1px 9px; margin-left: 3px; border: 1px solid #b8b8b8; background: #f6f6f6; border-radius: 4px; cursor: pointer; }
-.toolbar button[aria-pressed="true"] { background: var(--accent); border-color: var(--accent); color: #fff; }
-.viewport { background: #2b2b2b; border-radius: 4px; overflow: hidden; }
-.compare.zoomed .viewport { overflow: auto; max-height: 80vh; }
-.stage { position: relative; margin: 0 auto; aspect-ratio: var(--ar); width: min(100%, calc(78vh * (var(--ar)))); cursor: ew-resize; touch-action: pan-y; user-select: none; -webkit-user-select: none; }
-.compare.zoomed .stage { width: var(--zw); max-width: none; margin: 0; touch-action: none; }
-.stage img { position: absolute; top: 0; left: 0; width: 100%; height: 100%; display: block; pointer-events: none; -webkit-user-drag: none; }
-.stage img[hidden] { display: none; }
-.compare.zoomed .stage img, .compare.enlarged .stage img { image-rendering: pixelated; }
-.stage img.before { clip-path: inset(0 50% 0 0); -webkit-clip-path: inset(0 50% 0 0); }
-.divider { position: absolute; top: 0; bottom: 0; left: 50%; width: 2px; margin-left: -1px; background: #fff; box-shadow: 0 0 0 1px rgba(0,0,0,.45); pointer-events: none; }
-.divider::after { content: "\\2194"; position: absolute; top: 50%; left: 50%; transform: translate(-50%, -50%); width: 28px; height: 28px; line-height: 28px; border-radius: 50%; text-align: center; background: #fff; color: #111; font-size: 16px; box-shadow: 0 1px 4px rgba(0,0,0,.45); }
-.tag { position: absolute; top: 8px; padding: 1px 8px; font-size: 12px; background: rgba(0,0,0,.62); color: #fff; border-radius: 3px; pointer-events: none; white-space: nowrap; }
-.tag.left { left: 8px; } .tag.right { right: 8px; }
-input.slider { width: 100%; margin: 6px 0 0; accent-color: var(--accent); }
-"""
-
-_SCRIPT = """
-(function () {
-  "use strict";
-  function param(name) {
-    var pattern = new RegExp("(?:^|[#?&])" + name + "=([^&#]*)");
-    var match = pattern.exec(location.hash) || pattern.exec(location.search);
-    return match ? decodeURIComponent(match[1]) : null;
-  }
-  function fromUrl() {
-    var value = parseFloat(param("slider"));
-    return isNaN(value) ? 50 : Math.min(100, Math.max(0, value));
-  }
-  function zoomFromUrl() {
-    var value = param("zoom");
-    return value === "1" || value === "2" || value === "4" ? value : "fit";
-  }
-  function setup(cmp) {
-    var stage = cmp.querySelector(".stage"), viewport = cmp.querySelector(".viewport");
-    var range = cmp.querySelector("input.slider"), divider = cmp.querySelector(".divider");
-    var after = cmp.querySelector("img.after"), befores = cmp.querySelectorAll("img.before");
-    var leftTag = cmp.querySelector(".tag.left"), buttons = cmp.querySelectorAll("button[data-zoom]");
-    function set(pos) {
-      pos = Math.min(100, Math.max(0, pos));
-      var clip = "inset(0 " + (100 - pos) + "% 0 0)";
-      for (var i = 0; i < befores.length; i++) { befores[i].style.clipPath = clip; befores[i].style.webkitClipPath = clip; }
-      divider.style.left = pos + "%";
-      range.value = pos;
-      cmp.dataset.pos = pos;
-    }
-    cmp.setSlider = set;
-    range.addEventListener("input", function () { set(parseFloat(range.value)); });
-    var dragging = false;
-    function follow(event) {
-      var box = stage.getBoundingClientRect();
-      set((event.clientX - box.left) / box.width * 100);
-    }
-    stage.addEventListener("pointerdown", function (event) {
-      if (event.button !== 0) return;
-      dragging = true;
-      stage.setPointerCapture(event.pointerId);
-      follow(event);
-      event.preventDefault();
-    });
-    stage.addEventListener("pointermove", function (event) { if (dragging) follow(event); });
-    stage.addEventListener("pointerup", function () { dragging = false; });
-    stage.addEventListener("pointercancel", function () { dragging = false; });
-    function enlarged() {  // fit mode showing the page at 2× or more: show its pixels, not a blur
-      var natural = after.naturalWidth || parseInt(cmp.dataset.w, 10);
-      cmp.classList.toggle("enlarged", stage.clientWidth * (window.devicePixelRatio || 1) >= 2 * natural);
-    }
-    cmp.enlarged = enlarged;
-    function zoom(level) {
-      for (var i = 0; i < buttons.length; i++) buttons[i].setAttribute("aria-pressed", String(buttons[i].dataset.zoom === level));
-      if (level === "fit") { cmp.classList.remove("zoomed"); return; }
-      var natural = after.naturalWidth || parseInt(cmp.dataset.w, 10);
-      stage.style.setProperty("--zw", (natural * parseFloat(level) / (window.devicePixelRatio || 1)) + "px");
-      cmp.classList.add("zoomed");
-      viewport.scrollLeft = parseFloat(cmp.dataset.pos) / 100 * stage.offsetWidth - viewport.clientWidth / 2;
-      viewport.scrollTop = (stage.offsetHeight - viewport.clientHeight) / 2;
-    }
-    for (var b = 0; b < buttons.length; b++) {
-      buttons[b].addEventListener("click", function () { zoom(this.dataset.zoom); });
-    }
-    var radios = cmp.querySelectorAll("input[type=radio]");
-    for (var r = 0; r < radios.length; r++) {
-      radios[r].addEventListener("change", function () { left(this.value); });
-    }
-    cmp.zoom = zoom;
-    function left(role) {  // which picture is left of the line: the input, or the clean target
-      var radio = cmp.querySelector("input[type=radio][value=" + role + "]");
-      if (!radio) return;
-      radio.checked = true;
-      for (var i = 0; i < befores.length; i++) befores[i].hidden = befores[i].dataset.role !== role;
-      leftTag.textContent = radio.dataset.label;
-    }
-    cmp.left = left;
-    set(fromUrl());
-    left(param("left") === "clean" ? "clean" : "degraded");
-    if (after.complete) enlarged(); else after.addEventListener("load", enlarged);
-    var initialZoom = zoomFromUrl();
-    if (initialZoom !== "fit") {
-      if (after.complete) zoom(initialZoom); else after.addEventListener("load", function () { zoom(initialZoom); });
-    }
-  }
-  var all = document.querySelectorAll(".compare");
-  for (var i = 0; i < all.length; i++) setup(all[i]);
-  window.addEventListener("hashchange", function () {
-    var pos = fromUrl(), level = zoomFromUrl();
-    var role = param("left") === "clean" ? "clean" : "degraded";
-    for (var i = 0; i < all.length; i++) { all[i].setSlider(pos); all[i].zoom(level); all[i].left(role); }
-  });
-  window.addEventListener("resize", function () {
-    for (var i = 0; i < all.length; i++) all[i].enlarged();
-  });
-})();
-"""
-
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{style}</style>
-</head>
-<body>
-<header>
-<h1>{title} <small>{count} page(s){model}</small></h1>
-<p class="note">Drag across a picture, or move the slider under it: left of the line is the degraded input, right of it the restored output. The zoom buttons show the embedded pixels 1:1 (or 2×, 4×), pixelated, with scroll bars. Links can set the view: #slider=0 (restored only), #slider=100 (input only), &amp;zoom=2, &amp;left=clean.</p>
-<p class="note">To keep this file small, every picture is embedded at most {max_side} px on its long side as JPEG quality {quality}; pages that were larger also get a detail at native resolution. Metrics are computed on the full-resolution pages.</p>
-{notes}{summary}{failures}
-{index}
-</header>
-{pages}
-<script>{script}</script>
-</body>
-</html>
-"""
