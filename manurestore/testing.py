@@ -11,14 +11,19 @@ A third-party op passes the same checks as the built-ins with one line in its te
 `check_degradation` draws random batches with hypothesis (batch 1–4, 1 or 3 channels, height and
 width 1–97, odd and tiny sizes included) and asserts, on every available device:
 
-- shape, dtype (float32, float64 and bfloat16) and device are kept;
+- shape, dtype (float32, float64 and bfloat16) and device are kept, and `x` is left untouched;
 - after the pipeline's clamp the output is finite and in [0, 1]; the op's raw `apply` is finite;
 - a step with p = 0 leaves the batch untouched;
 - the same seeds give the same output, and image i alone equals image i inside a batch;
 - different seeds give different outputs (on a mid-grey random 64×64 image);
 - every drawn value whose key names a `Range` parameter lies inside that parameter's range,
   for random valid sub-ranges of its `Bounds`, and the op still gives finite output with them;
-- `Params` rejects values outside the bounds and unknown keys; `name` and `description` are set.
+- `Params` rejects values outside the bounds and unknown keys; `name` and `description` are set;
+- where `apply` takes `out=`: without it, it returns a tensor of its own, and with it, it writes
+  the same result into `out` and returns `out` (see `manurestore.degradations.base`).
+
+The strategies and helpers the checks use are public too, for an op's own property tests:
+`image_shapes`, `image_seeds`, `random_batch` and `param_ranges`.
 
 A failure raises `AssertionError` (with hypothesis' falsifying example attached) or a hypothesis
 error, so it fails the calling test like any assertion. The checks run on one CPU thread (the
@@ -35,11 +40,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range
+from manurestore.degradations.base import Degradation, ParamsModel, Range
 from manurestore.degradations.pipeline import Pipeline, Step
 from manurestore.degradations.random import ImageRandom
 
-__all__ = ["available_devices", "check_degradation", "image_shapes"]
+__all__ = ["available_devices", "check_degradation", "image_seeds", "image_shapes", "param_ranges", "random_batch"]
 
 # An op's name is a preset key and a CLI argument: lower-case words joined by underscores.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
@@ -54,7 +59,30 @@ image_shapes = st.tuples(
     st.integers(1, 97),  # height
     st.integers(1, 97),  # width
 )
-_seeds = st.integers(0, 2**62)
+image_seeds = st.integers(0, 2**62)
+
+
+def random_batch(shape: Sequence[int], seed: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A (B, C, H, W) batch of uniform noise in [0, 1), the same for the same seed."""
+    # The test input may come from any generator: only the op must use ImageRandom.
+    generator = torch.Generator().manual_seed(seed % (2**31))
+    return torch.rand(tuple(shape), generator=generator).to(device=device, dtype=dtype)
+
+
+@st.composite
+def param_ranges(draw, cls: type[Degradation]) -> dict[str, Range]:
+    """A random valid `Range` inside each of `cls.Params`' `Bounds` (whole numbers where they
+    say `integer`), by parameter name: settings a preset could give."""
+    values = {}
+    for key, bounds in cls.Params.bounds().items():
+        if bounds.integer:
+            low = draw(st.integers(int(bounds.low), int(bounds.high)), label=f"{key} low")
+            high = draw(st.integers(low, int(bounds.high)), label=f"{key} high")
+        else:
+            low = draw(st.floats(bounds.low, bounds.high), label=f"{key} low")
+            high = draw(st.floats(low, bounds.high), label=f"{key} high")
+        values[key] = Range(low, high)
+    return values
 
 
 def available_devices() -> list[torch.device]:
@@ -100,16 +128,6 @@ def check_degradation(
 # --- what the class declares ---------------------------------------------------------------------
 
 
-def _bounded_fields(cls: type[Degradation]) -> dict[str, Bounds]:
-    """The Params fields annotated with `Bounds` (the `Range` parameters), by name."""
-    found = {}
-    for name, field in cls.Params.model_fields.items():
-        bounds = next((m for m in field.metadata if isinstance(m, Bounds)), None)
-        if bounds is not None:
-            found[name] = bounds
-    return found
-
-
 def _check_declaration(cls: type[Degradation]) -> None:
     label = getattr(cls, "__name__", repr(cls))
     assert isinstance(cls, type) and issubclass(cls, Degradation), f"{label} is not a Degradation subclass"
@@ -126,7 +144,7 @@ def _check_declaration(cls: type[Degradation]) -> None:
         pass
     else:
         raise AssertionError(f"{name}: Params accepted the unknown key 'no_such_key'")
-    for key, bounds in _bounded_fields(cls).items():
+    for key, bounds in cls.Params.bounds().items():
         step = 1.0 if bounds.integer else max(1.0, abs(bounds.high - bounds.low))
         for outside in (bounds.low - step, bounds.high + step):
             try:
@@ -139,12 +157,6 @@ def _check_declaration(cls: type[Degradation]) -> None:
 # --- batches: shape, dtype, device, range, identity, determinism, batch invariance ----------------
 
 
-def _batch(shape: tuple[int, ...], seed: int, device: torch.device) -> torch.Tensor:
-    # The test input may come from any generator: only the op must use ImageRandom.
-    generator = torch.Generator().manual_seed(seed % (2**31))
-    return torch.rand(shape, generator=generator).to(device)
-
-
 def _other_dtypes(device: torch.device) -> list[torch.dtype]:
     return [torch.bfloat16] if device.type == "mps" else [torch.float64, torch.bfloat16]
 
@@ -153,9 +165,9 @@ def _check_batches(cls: type[Degradation], device: torch.device, max_examples: i
     name = cls.name
 
     @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(shape=image_shapes, seed=_seeds, data=st.data())
+    @given(shape=image_shapes, seed=image_seeds, data=st.data())
     def batches(shape, seed, data):
-        x = _batch(shape, seed, device)
+        x = random_batch(shape, seed, device)
         seeds = [seed + i for i in range(shape[0])]
         pipeline = Pipeline([Step(cls(), 1.0)], name=name)
 
@@ -164,9 +176,13 @@ def _check_batches(cls: type[Degradation], device: torch.device, max_examples: i
         assert torch.isfinite(out).all(), f"{name}: non-finite values after the pipeline's clamp"
         assert out.min() >= 0.0 and out.max() <= 1.0, f"{name}: output outside [0, 1] after the clamp"
 
+        kept = x.clone()
         raw = _raw(cls(), x, seeds)
         _assert_kept(name, x, raw, "apply() output")
         assert torch.isfinite(raw).all(), f"{name}: apply() gave NaN or inf"
+        assert torch.equal(x, kept), f"{name}: apply() changed its input x; return a new tensor"
+        if cls.accepts_out:
+            _check_out(cls(), x, seeds, raw)
 
         assert torch.equal(Pipeline([Step(cls(), 0.0)])(x, seeds), x), f"{name}: a step with p=0 changed the batch"
         assert torch.equal(pipeline(x, seeds), out), (
@@ -189,7 +205,24 @@ def _check_batches(cls: type[Degradation], device: torch.device, max_examples: i
     batches()
 
 
-def _raw(op: Degradation, x: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+def _check_out(op: Degradation, x: torch.Tensor, seeds: list[int], result: torch.Tensor) -> None:
+    """`apply`'s `out=` contract, given `result = apply(x)`: a tensor of its own, and the same
+    values written into `out` and returned when `out` is given (here `x`'s copy, as the pipeline
+    passes its own batches)."""
+    name = op.name
+    if x.numel():
+        assert result.untyped_storage().data_ptr() != x.untyped_storage().data_ptr(), (
+            f"{name}: apply(x) without `out` returned x or a view of it; return a new tensor"
+        )
+    target = x.clone()
+    written = _raw(op, target, seeds, out=target)
+    assert isinstance(written, torch.Tensor) and written.data_ptr() == target.data_ptr(), (
+        f"{name}: apply(x, out=x) must return `out`, with the result written into it"
+    )
+    assert torch.equal(target, result), f"{name}: apply(x, out=x) wrote a different result than apply(x)"
+
+
+def _raw(op: Degradation, x: torch.Tensor, seeds: list[int], out: torch.Tensor | None = None) -> torch.Tensor:
     rand = ImageRandom(seeds, device=x.device)
     draws = op.sample(x.shape[0], rand, x.device)
     assert isinstance(draws, dict), f"{op.name}: sample() must return a dict of tensors"
@@ -199,7 +232,7 @@ def _raw(op: Degradation, x: torch.Tensor, seeds: list[int]) -> torch.Tensor:
             f"{op.name}: draw {key!r} has shape {tuple(value.shape)}; its first dimension must be the batch ({x.shape[0]})"
         )
         assert value.device == x.device, f"{op.name}: draw {key!r} is on {value.device}, the batch on {x.device}"
-    return op.apply(x, draws, rand)
+    return op.apply(x, draws, rand) if out is None else op.apply(x, draws, rand, out=out)
 
 
 def _assert_kept(name: str, x: torch.Tensor, out: Any, what: str) -> None:
@@ -216,9 +249,9 @@ def _check_seeds_differ(cls: type[Degradation], max_examples: int) -> None:
     name = cls.name
 
     @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(seed=_seeds, channels=st.sampled_from([1, 3]))
+    @given(seed=image_seeds, channels=st.sampled_from([1, 3]))
     def seeds_differ(seed, channels):
-        x = _batch((1, channels, 64, 64), seed, torch.device("cpu")) * 0.6 + 0.2
+        x = random_batch((1, channels, 64, 64), seed, torch.device("cpu")) * 0.6 + 0.2
         pipeline = Pipeline([Step(cls(), 1.0)], name=name)
         first = pipeline(x, [seed])
         for k in range(1, SEEDS_TRIED):
@@ -234,20 +267,11 @@ def _check_seeds_differ(cls: type[Degradation], max_examples: int) -> None:
 
 def _check_draws_in_bounds(cls: type[Degradation], max_examples: int) -> None:
     name = cls.name
-    bounded = _bounded_fields(cls)
+    bounded = cls.Params.bounds()
 
     @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(seed=_seeds, data=st.data())
-    def draws_in_bounds(seed, data):
-        values = {}
-        for key, bounds in bounded.items():
-            if bounds.integer:
-                low = data.draw(st.integers(int(bounds.low), int(bounds.high)), label=f"{key} low")
-                high = data.draw(st.integers(low, int(bounds.high)), label=f"{key} high")
-            else:
-                low = data.draw(st.floats(bounds.low, bounds.high), label=f"{key} low")
-                high = data.draw(st.floats(low, bounds.high), label=f"{key} high")
-            values[key] = Range(low, high)
+    @given(seed=image_seeds, values=param_ranges(cls), data=st.data())
+    def draws_in_bounds(seed, values, data):
         op = cls(**values)
         ranges = {key: value for key, value in op.params if isinstance(value, Range) or key in bounded}
         count = 64
@@ -263,7 +287,7 @@ def _check_draws_in_bounds(cls: type[Degradation], max_examples: int) -> None:
         # The op must also work at any valid setting, extremes included.
         channels = data.draw(st.sampled_from([1, 3]), label="channels")
         size = data.draw(st.tuples(st.integers(1, 40), st.integers(1, 40)), label="height, width")
-        x = _batch((2, channels, *size), seed, torch.device("cpu"))
+        x = random_batch((2, channels, *size), seed, torch.device("cpu"))
         out = _raw(op, x, [first, first + 1])
         _assert_kept(name, x, out, f"apply() output with {values}")
         assert torch.isfinite(out).all(), f"{name}: apply() gave NaN or inf with {values}"

@@ -7,27 +7,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from manurestore.degradations.base import Range
+from manurestore.degradations.base import Degradation
 from manurestore.degradations.builtins import BUILTIN_OPS
 from manurestore.degradations.pipeline import Pipeline, Step
 from manurestore.degradations.presets import list_presets
 from manurestore.degradations.random import ImageRandom
+from manurestore.testing import image_seeds, image_shapes, param_ranges, random_batch
 from tests.conftest import DEVICES
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-shapes = st.tuples(
-    st.integers(1, 4),  # batch
-    st.sampled_from([1, 3]),  # channels
-    st.integers(1, 97),  # height
-    st.integers(1, 97),  # width
-)
-seeds = st.integers(0, 2**62)
-
-
-def make_batch(shape, seed, device="cpu", dtype=torch.float32):
-    generator = torch.Generator().manual_seed(seed % (2**31))
-    return torch.rand(shape, generator=generator).to(device=device, dtype=dtype)
 
 
 def single_op(cls, p=1.0):
@@ -44,35 +32,35 @@ PIPELINE_IDS = [cls.name for cls in BUILTIN_OPS] + list_presets()
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("index", range(len(PIPELINE_IDS)), ids=PIPELINE_IDS)
 @SETTINGS
-@given(shape=shapes, seed=seeds)
+@given(shape=image_shapes, seed=image_seeds)
 def test_shape_dtype_device_range_and_determinism(index, device, shape, seed):
     pipeline = pipelines()[index]
-    x = make_batch(shape, seed, device)
-    image_seeds = [seed + i for i in range(shape[0])]
-    out = pipeline(x, image_seeds)
+    x = random_batch(shape, seed, device)
+    seeds = [seed + i for i in range(shape[0])]
+    out = pipeline(x, seeds)
     assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
     assert torch.isfinite(out).all()
     assert out.min() >= 0.0 and out.max() <= 1.0
-    assert torch.equal(out, pipeline(x, image_seeds)), "same seeds must give the same output"
+    assert torch.equal(out, pipeline(x, seeds)), "same seeds must give the same output"
     # Image i alone equals image i inside the batch.
     i = shape[0] - 1
-    alone = pipeline(x[i : i + 1], image_seeds[i : i + 1])
+    alone = pipeline(x[i : i + 1], seeds[i : i + 1])
     torch.testing.assert_close(alone[0], out[i], rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", BUILTIN_OPS, ids=[c.name for c in BUILTIN_OPS])
 @SETTINGS
-@given(shape=shapes, seed=seeds)
+@given(shape=image_shapes, seed=image_seeds)
 def test_probability_zero_is_identity(cls, shape, seed):
-    x = make_batch(shape, seed)
+    x = random_batch(shape, seed)
     assert torch.equal(single_op(cls, p=0.0)(x, list(range(shape[0]))), x)
 
 
 @pytest.mark.parametrize("cls", BUILTIN_OPS, ids=[c.name for c in BUILTIN_OPS])
 @SETTINGS
-@given(seed=seeds, channels=st.sampled_from([1, 3]))
+@given(seed=image_seeds, channels=st.sampled_from([1, 3]))
 def test_different_seeds_differ(cls, seed, channels):
-    x = make_batch((1, channels, 64, 64), seed) * 0.6 + 0.2
+    x = random_batch((1, channels, 64, 64), seed) * 0.6 + 0.2
     pipeline = single_op(cls)
     a, b = pipeline(x, [seed]), pipeline(x, [seed ^ 0x5A5A5A])
     if cls.name == "gaussian_blur":  # three kernel sizes: two seeds may pick the same one
@@ -84,26 +72,17 @@ def test_different_seeds_differ(cls, seed, channels):
 
 @pytest.mark.parametrize("cls", BUILTIN_OPS, ids=[c.name for c in BUILTIN_OPS])
 @SETTINGS
-@given(seed=seeds, data=st.data())
+@given(seed=image_seeds, data=st.data())
 def test_draws_stay_inside_declared_ranges(cls, seed, data):
     # A random valid sub-range of each parameter's bounds, then many draws from it.
-    values = {}
-    for name, field in cls.Params.model_fields.items():
-        bounds = next((m for m in field.metadata if type(m).__name__ == "Bounds"), None)
-        if bounds is None:
-            continue
-        if bounds.integer:
-            low = data.draw(st.integers(int(bounds.low), int(bounds.high)))
-            high = data.draw(st.integers(low, int(bounds.high)))
-        else:
-            low = data.draw(st.floats(bounds.low, bounds.high))
-            high = data.draw(st.floats(low, bounds.high))
-        values[name] = Range(low, high)
+    values = data.draw(param_ranges(cls))
     op = cls(**values)
     draws = op.sample(64, ImageRandom(range(seed % 1000, seed % 1000 + 64)), torch.device("cpu"))
     for name, (low, high) in values.items():
         if name in draws:
             assert draws[name].min() >= low and draws[name].max() <= high, name
+            integer = cls.Params.bounds()[name].integer
+            assert (draws[name].dtype == torch.int64) == integer, f"{name}: whole numbers exactly where Bounds say so"
 
 
 def test_aged_is_the_seeds_recipe():
@@ -137,7 +116,8 @@ def test_contrast_is_alpha_x_plus_beta():
 
 
 def test_blur_uses_opencv_sigma_and_per_image_kernel():
-    from manurestore.degradations.blur import GaussianBlur, opencv_sigma
+    from manurestore.degradations.blur import GaussianBlur
+    from manurestore.degradations.functional import opencv_sigma
 
     assert opencv_sigma(3) == pytest.approx(0.8) and opencv_sigma(7) == pytest.approx(1.4)
     draws = GaussianBlur().sample(200, ImageRandom(range(200)), torch.device("cpu"))
@@ -175,11 +155,22 @@ def test_half_precision_keeps_dtype():
 
 def test_record_lists_fired_ops_with_values():
     x = torch.rand(3, 3, 32, 32)
-    _, record = Pipeline.from_preset("heavy")(x, [1, 2, 3], record=True)
+    pipeline = Pipeline.from_preset("heavy")
+    _, record = pipeline(x, [1, 2, 3], record=True)
     assert len(record) == 3
-    for fired in record:
-        for entry in fired:
-            assert "op" in entry and len(entry) > 1
+    entries = [entry for fired in record for entry in fired]
+    assert entries, "on three images some op of the heavy preset must fire"
+    # Each entry names its op and lists exactly the values that op draws, one per key.
+    draw_keys = {step.op.name: set(step.op.sample(1, ImageRandom([0]), torch.device("cpu"))) for step in pipeline.steps}
+    for entry in entries:
+        assert entry["op"] in draw_keys
+        assert set(entry) - {"op"} == draw_keys[entry["op"]]
+    # Replaying a recorded value: the image's own row of its draws.
+    first = record[0][0]
+    step_position = [step.op.name for step in pipeline.steps].index(first["op"])
+    step = pipeline.steps[step_position]
+    draws = step.op.sample(3, ImageRandom([1, 2, 3]).fork(step_position, step.op.name).fork("op"), torch.device("cpu"))
+    assert {key: draws[key][0].tolist() for key in draws} == {key: first[key] for key in draws}
 
 
 def test_image_random_is_batch_invariant_and_distinct():
@@ -200,3 +191,42 @@ def test_the_input_is_untouched_unless_the_caller_gives_it_up():
     assert torch.equal(x, kept)
     given_up = pipeline(x, [1, 2, 3], overwrite_input=True)
     assert torch.equal(given_up, out)
+
+
+class HandsBackItsInput(Degradation):
+    """A third-party op in the style without `out=`: it even returns `x` itself."""
+
+    name = "hands_back_its_input"
+    description = "returns its input"
+
+    def sample(self, n, gen, device):
+        return {}
+
+    def apply(self, x, draws, gen):
+        return x
+
+
+def test_an_op_without_out_still_works_and_its_result_is_never_written_into():
+    from manurestore.degradations.contrast import Contrast
+
+    assert not HandsBackItsInput.accepts_out and Contrast.accepts_out
+    x = torch.rand(4, 3, 8, 8)
+    kept = x.clone()
+    for p in (1.0, 0.5):
+        pipeline = Pipeline([Step(HandsBackItsInput(), p), Step(Contrast(alpha=(0.5, 0.5), beta=(0.1, 0.1)))])
+        out = pipeline(x, [1, 2, 3, 4])
+        assert torch.equal(x, kept), "the caller's batch, handed back by the op, is not written into"
+        torch.testing.assert_close(out, x * 0.5 + 0.1)
+
+
+def test_a_subclass_overriding_apply_without_out_is_called_without_it():
+    from manurestore.degradations.noise import GaussianNoise
+
+    class Doubled(GaussianNoise):
+        def apply(self, x, draws, gen):
+            return super().apply(x, draws, gen) * 2.0
+
+    assert GaussianNoise.accepts_out and not Doubled.accepts_out
+    x = torch.full((2, 1, 8, 8), 0.25)
+    out = Pipeline([Step(Doubled(sigma=(0.0, 0.0)))])(x, [1, 2], overwrite_input=True)
+    torch.testing.assert_close(out, torch.full_like(x, 0.5))

@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import Phase, settings
 
+from manurestore.degradations import functional
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue, per_image
 from manurestore.degradations.builtins import BUILTIN_OPS
 from manurestore.testing import available_devices, check_degradation
@@ -78,6 +79,35 @@ class NoDescription(Darken):
     description = ""
 
 
+class DarkenInPlace(Darken):
+    """A correct op that takes `out=`: the pipeline lets it write into batches it owns."""
+
+    def apply(self, x, draws, gen, out=None):
+        return functional.contrast(x, 1 - draws["amount"], 0.0, out=out)
+
+
+class IgnoresOut(Darken):
+    """Takes `out=` but returns a new tensor instead of writing into it."""
+
+    def apply(self, x, draws, gen, out=None):
+        return super().apply(x, draws, gen)
+
+
+class ReturnsItsInput(Darken):
+    """Takes `out=`, but without it hands back a view of `x` (the pipeline may then write into
+    the caller's batch)."""
+
+    def apply(self, x, draws, gen, out=None):
+        return functional.contrast(x, 1 - draws["amount"], 0.0, out=out) if out is not None else x[:]
+
+
+class WritesIntoItsInput(Darken):
+    """Darkens `x` itself, though no `out` was asked for."""
+
+    def apply(self, x, draws, gen):
+        return x.mul_(1 - per_image(draws["amount"], x))
+
+
 class BadName(Darken):
     name = "Kit Darken"
 
@@ -114,6 +144,11 @@ def test_a_correct_op_passes_on_named_devices():
     assert torch.device("cpu") in available_devices()
 
 
+def test_an_op_writing_into_out_passes():
+    assert DarkenInPlace.accepts_out and not Darken.accepts_out
+    check_degradation(DarkenInPlace, devices=["cpu"], max_examples=5)
+
+
 @pytest.mark.parametrize(
     ("op", "message"),
     [
@@ -127,6 +162,9 @@ def test_a_correct_op_passes_on_named_devices():
         (NoDescription, r"set a one-line `description`"),
         (BadName, r"must be a lower-case identifier"),
         (UnboundedParams, r"accepted the unknown key"),
+        (IgnoresOut, r"must return `out`, with the result written into it"),
+        (ReturnsItsInput, r"without `out` returned x or a view of it"),
+        (WritesIntoItsInput, r"changed its input x"),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else "",
 )

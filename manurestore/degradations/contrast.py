@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import torch
 from pydantic import Field
 
-from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue, per_image
-from manurestore.memory import new_batch
+from manurestore.degradations import functional
+from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
 
 
 class Contrast(Degradation):
-    """Linear contrast reduction; alpha < 1 flattens, beta > 0 lifts the blacks.
+    """Linear contrast reduction; alpha < 1 flattens, beta > 0 lifts the blacks
+    (`functional.contrast`).
 
     >>> op = Contrast(alpha=(0.7, 0.7), beta=(0.1, 0.1))
     """
@@ -25,12 +25,7 @@ class Contrast(Degradation):
         beta: Annotated[RangeValue, Bounds(-1.0, 1.0), Field(description="brightness offset")] = Range(0.05, 0.15)
 
     def sample(self, n, gen, device):
-        return {"alpha": self.params.alpha.sample(gen), "beta": self.params.beta.sample(gen)}
+        return {"alpha": self.params.draw("alpha", gen), "beta": self.params.draw("beta", gen)}
 
-    def apply(self, x, draws, gen):
-        out = new_batch(x.shape, x.dtype, x.device)
-        return torch.mul(x, per_image(draws["alpha"], x), out=out).add_(per_image(draws["beta"], x))
-
-    def _apply_inplace(self, x, draws, gen):
-        """`apply` writing into `x` (the pipeline calls it on batches it owns)."""
-        return x.mul_(per_image(draws["alpha"], x)).add_(per_image(draws["beta"], x))
+    def apply(self, x, draws, gen, out=None):
+        return functional.contrast(x, draws["alpha"], draws["beta"], out=out)

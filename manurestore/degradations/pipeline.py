@@ -52,7 +52,7 @@ class Pipeline:
         if len(rand) != x.shape[0]:
             raise ValueError(f"{len(rand)} seeds for a batch of {x.shape[0]} images")
         history: list[list[dict]] = [[] for _ in range(x.shape[0])]
-        # `owned`: x is a tensor the pipeline made (never the caller's), so built-in ops may work in it.
+        # `owned`: x is a tensor the pipeline made (never the caller's), so ops may write into it.
         owned = overwrite_input and x.is_contiguous()
         if not x.is_contiguous():
             x, owned = new_batch(x.shape, x.dtype, x.device).copy_(x), True
@@ -72,18 +72,22 @@ class Pipeline:
 
     @staticmethod
     def _apply_where(x: Tensor, owned: bool, op: Degradation, draws, rand: ImageRandom, fires: Tensor):
-        """(the batch with `op` applied to the images that fire, whether the pipeline owns it)."""
+        """(the batch with `op` applied to the images that fire, whether the pipeline owns it).
+
+        An op that takes `out=` writes into batches the pipeline owns, and what it returns with
+        `out=None` is a new tensor, so owned too; an op without `out` may return `x` itself or
+        a view of it, so its result is never written into.
+        """
         chosen = fires.nonzero().view(-1)
-        in_place = _in_place(op)
         if chosen.numel() == x.shape[0]:  # every image
-            if owned and in_place is not None:
-                return in_place(x, draws, rand), True
-            return op.apply(x, draws, rand), in_place is not None
+            if owned and op.accepts_out:
+                return op.apply(x, draws, rand, out=x), True
+            return op.apply(x, draws, rand), op.accepts_out
         if chosen.numel() == 0:
             return x, owned
         part = x[chosen]  # a copy, so always ours
         sub_draws, sub_rand = {k: v[chosen] for k, v in draws.items()}, rand.subset(chosen)
-        part = in_place(part, sub_draws, sub_rand) if in_place is not None else op.apply(part, sub_draws, sub_rand)
+        part = op.apply(part, sub_draws, sub_rand, out=part) if op.accepts_out else op.apply(part, sub_draws, sub_rand)
         if owned:
             return x.index_copy_(0, chosen, part), True
         return new_batch(x.shape, x.dtype, x.device).copy_(x).index_copy_(0, chosen, part), True
@@ -98,16 +102,3 @@ def _record(history: list[list[dict]], name: str, draws, fires: Tensor) -> None:
     for index, did_fire in enumerate(fired):
         if did_fire:
             history[index].append({"op": name, **{key: rows[index] for key, rows in values.items()}})
-
-
-def _in_place(op: Degradation):
-    """The op's `_apply_inplace(x, draws, gen)`, or None.
-
-    Built-in ops define it next to `apply`: it may overwrite `x` and returns the result, and their
-    `apply` always returns a new tensor. It is used only where the class that defines `apply`
-    also defines it, so a subclass that overrides `apply` is always run through its own `apply`.
-    """
-    for klass in type(op).__mro__:
-        if "apply" in vars(klass):
-            return getattr(op, "_apply_inplace") if "_apply_inplace" in vars(klass) else None
-    return None

@@ -92,8 +92,8 @@ def stream_key(*parts: int | str) -> int:
 class ImageRandom:
     """Random draws for a batch: row i of every result is a function of `seeds[i]` alone.
 
-    Each draw (`uniform`, `normal`, `integers`, `bernoulli`) advances a call counter, so
-    successive draws differ; `fork(key)` opens an independent named sub-stream and `subset`
+    Each draw (`uniform`, `normal`, `integers`, `bernoulli`, `below`, `normal_spans`) advances
+    a call counter, so successive draws differ; `fork(key)` opens an independent named sub-stream and `subset`
     keeps the same streams for some of the images.
     """
 
@@ -216,8 +216,17 @@ class ImageRandom:
             out[:, start:stop] = bits
         return out.view(len(self), *shape)
 
-    def _below(self, high: int, *shape: int) -> Tensor:
-        """(B, *shape) int64 uniform in [0, high), from all 32 bits (high up to 2^31)."""
+    def below(self, high: int, *shape: int) -> Tensor:
+        """(B, *shape) int64 uniform in [0, high), for `high` up to 2^31: random indices.
+
+        All 32 bits of each hash are scaled to [0, high) (Lemire's multiply-shift), so it is
+        one call where `integers` would draw a float and round it; use it to pick positions,
+        say pixels of an image:
+
+        >>> where = ImageRandom([7, 8]).below(64 * 64, 10)  # 10 pixel indices per image
+        >>> tuple(where.shape), bool((where >= 0).all() and (where < 64 * 64).all())
+        ((2, 10), True)
+        """
         if not 1 <= high <= 1 << 31:
             raise ValueError(f"high must be in [1, 2^31], got {high}")
         unsigned = self._bits(shape).to(torch.int64).bitwise_and_(_MASK32)
@@ -251,18 +260,29 @@ class ImageRandom:
         """
         numel = math.prod(shape)
         out = torch.empty(len(self), numel, dtype=torch.float32, device=self.device)
-        for first, second, values in self._normal_spans(numel):
+        for first, second, values in self.normal_spans(numel):
             out[:, first[0] : first[1]] = values[:, 0, : first[1] - first[0]]
             out[:, second[0] : second[1]] = values[:, 1, : second[1] - second[0]]
         return out.view(len(self), *shape)
 
-    def _normal_spans(self, numel: int):
-        """The draws of `normal(numel)` piece by piece, without materialising them all.
+    def normal_spans(self, numel: int):
+        """The values of `normal(numel)` piece by piece, without materialising them all.
 
-        Yields ((start, stop), (start2, stop2), values): values[:, 0, :stop - start] are the
-        normals of columns [start, stop) and values[:, 1, :stop2 - start2] those of columns
-        [start2, stop2) of the (B, numel) result. `values` is reused: use it before the next step.
-        On the CPU a step covers a few hundred thousand values, so the scratch stays in cache.
+        For per-pixel noise on large batches: use each piece as it comes (add it into the image)
+        and the (B, numel) normals never exist at once. Yields ((start, stop), (start2, stop2),
+        values): values[:, 0, :stop - start] are the normals of columns [start, stop) and
+        values[:, 1, :stop2 - start2] those of columns [start2, stop2) of `normal(numel)`'s
+        result (each hash gives two normals, one for each half). `values` is a reused buffer:
+        use it before asking for the next piece. On the CPU a piece covers a few hundred
+        thousand values, so it stays in cache.
+
+        >>> rand, whole = ImageRandom([7]), ImageRandom([7]).normal(5)
+        >>> pieces = torch.empty(1, 5)
+        >>> for (start, stop), (start2, stop2), values in rand.normal_spans(5):
+        ...     pieces[:, start:stop] = values[:, 0, : stop - start]
+        ...     pieces[:, start2:stop2] = values[:, 1, : stop2 - start2]
+        >>> torch.equal(pieces, whole)
+        True
         """
         rows, half = len(self), (numel + 1) // 2
         table = _normal_table(self.device)
