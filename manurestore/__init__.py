@@ -1,3 +1,3 @@
 """manurestore: restore degraded scans of Sanskrit manuscripts."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -8,5 +8,5 @@
 from manurestore_bleedthrough.bleed_through import BleedThrough
 from manurestore_bleedthrough.ink_bleed import InkBleed
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["BleedThrough", "InkBleed"]

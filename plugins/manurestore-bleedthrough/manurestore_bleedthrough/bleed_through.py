@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
-from manurestore_bleedthrough._imaging import (
-    gaussian_blur,
-    in_channels,
+from manurestore.degradations.functional import (
+    gaussian_blur_sigma,
     ink_density,
-    kernel_radius,
-    smooth_field,
-    wide,
+    multiply_blend,
+    rgb_to_channels,
+    smooth_noise,
+    wide_float,
 )
 
 # Aged ink seen through paper: a warm brown, multiplied into the page.
@@ -58,9 +58,9 @@ class BleedThrough(Degradation):
     def sample(self, n, gen, device):
         p = self.params
         return {
-            "strength": p.strength.sample(gen),
-            "blur": p.blur.sample(gen),
-            "shift": p.shift.sample(gen),
+            "strength": p.draw("strength", gen),
+            "blur": p.draw("blur", gen),
+            "shift": p.draw("shift", gen),
             "shift_up": gen.bernoulli(0.5),
             "sideways": gen.uniform(low=-1.0, high=1.0),  # fraction of `shift`, across the width
             "tilt": gen.uniform(low=-MAX_TILT_DEGREES, high=MAX_TILT_DEGREES),
@@ -68,15 +68,15 @@ class BleedThrough(Degradation):
             "uneven": gen.uniform(UNEVEN_CELLS, UNEVEN_CELLS),
         }
 
-    def apply(self, x, draws, gen):
+    def apply(self, x, draws, gen, out=None):
+        # The last step is one multiplication, so it can write where the pipeline asks (`out`).
         batch, channels, height, width = x.shape
         verso = _mirrored(ink_density(x), draws)
-        verso = gaussian_blur(verso, draws["blur"], kernel_radius(float(self.params.blur.high)))
-        uneven = UNEVEN_LOW + (1.0 - UNEVEN_LOW) * smooth_field(draws["uneven"], height, width)
+        verso = gaussian_blur_sigma(verso, draws["blur"], max_sigma=float(self.params.blur.high))
+        uneven = UNEVEN_LOW + (1.0 - UNEVEN_LOW) * smooth_noise(draws["uneven"], height, width)
         opacity = (verso * uneven * draws["strength"].float().view(-1, 1, 1, 1)).clamp(0.0, 1.0)
         brown = (torch.tensor(VERSO_BROWN, device=x.device) + draws["tint"].float()).clamp(0.0, 1.0)
-        brown = in_channels(brown, channels).view(batch, channels, 1, 1)
-        return x * (1.0 - opacity * (1.0 - brown)).to(x.dtype)
+        return multiply_blend(x, rgb_to_channels(brown, channels).view(batch, channels, 1, 1), opacity, out=out)
 
 
 def _mirrored(ink: torch.Tensor, draws) -> torch.Tensor:
@@ -86,7 +86,7 @@ def _mirrored(ink: torch.Tensor, draws) -> torch.Tensor:
     sign = torch.where(draws["shift_up"], -1.0, 1.0).to(device)
     shift_y = draws["shift"].float() * height * sign  # pixels
     shift_x = draws["shift"].float() * draws["sideways"].float() * width
-    tilt = draws["tilt"].to(wide(device)) * (math.pi / 180.0)
+    tilt = draws["tilt"].to(wide_float(device)) * (math.pi / 180.0)
     cos, sin = torch.cos(tilt).float(), torch.sin(tilt).float()
 
     def col(value):  # (B,) → (B, 1, 1)

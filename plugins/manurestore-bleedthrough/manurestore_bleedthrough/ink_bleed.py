@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
-from manurestore_bleedthrough._imaging import ink_density
+from manurestore.degradations.functional import ink_density
 
 # Each pixel of spread passes on between these fractions of the ink, by how well the fibres
 # there carry it, so the bleed reaches further along some paths than others.
@@ -54,7 +54,7 @@ class InkBleed(Degradation):
 
     def sample(self, n, gen, device):
         p = self.params
-        return {"spread": p.spread.sample(gen, integer=True), "strength": p.strength.sample(gen)}
+        return {"spread": p.draw("spread", gen), "strength": p.draw("strength", gen)}
 
     def apply(self, x, draws, gen):
         batch, channels, height, width = x.shape

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from manurestore.batches import to_batch, to_images
 from manurestore.degradations.pipeline import Pipeline, Step
 from manurestore.plugins import register_plugin, registry
 from manurestore_palmleaf import Cracks, EdgeFading, Holes, TideLines, plugin
@@ -74,12 +75,11 @@ def palm_leaf(seed: int = 0) -> Image.Image:
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
+    return to_batch([np.asarray(image)], torch.device("cpu"))
 
 
 def to_image(tensor: torch.Tensor) -> Image.Image:
-    array = (tensor[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(array)
+    return Image.fromarray(to_images(tensor)[0])
 
 
 def render(panels: Path | None = None) -> Image.Image:

@@ -10,5 +10,5 @@ from manurestore_palmleaf.edge_fading import EdgeFading
 from manurestore_palmleaf.holes import Holes
 from manurestore_palmleaf.tide_lines import TideLines
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["Cracks", "EdgeFading", "Holes", "TideLines"]

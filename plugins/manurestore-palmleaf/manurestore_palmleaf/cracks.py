@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
-from manurestore_palmleaf._imaging import in_channels, paper_colour, smoothstep
+from manurestore.degradations.functional import paper_colour, rgb_to_channels, smoothstep
 
 # A crack's path is a random walk on this many knots along the leaf, plus finer jitter.
 WALK_KNOTS = 48
@@ -50,12 +50,11 @@ class Cracks(Degradation):
     def sample(self, n, gen, device):
         p = self.params
         slots = max(int(p.count.high), 1)
-        span = lambda value: gen.uniform(slots, low=float(value.low), high=float(value.high))  # noqa: E731
         return {
-            "count": p.count.sample(gen, integer=True),
-            "darkness": span(p.darkness),
-            "width": span(p.width),
-            "split": span(p.split),
+            "count": p.draw("count", gen),
+            "darkness": p.draw("darkness", gen, slots),
+            "width": p.draw("width", gen, slots),
+            "split": p.draw("split", gen, slots),
             "across": gen.uniform(slots, low=0.04, high=0.96),  # start, fraction of the leaf's width
             "start": gen.uniform(slots, low=-0.4, high=0.8),  # fraction of the length
             "length": gen.uniform(slots, low=0.2, high=1.0),
@@ -114,6 +113,6 @@ def _crack(page: torch.Tensor, draws) -> torch.Tensor:
         gap_dark = torch.where(gap > gap_alpha, dark, gap_dark)
         gap_alpha = torch.maximum(gap_alpha, gap)
     out = page * (1.0 - darkening).to(page.dtype)
-    table = in_channels(torch.tensor([GAP_DARK], device=device), channels).view(1, channels, 1, 1)
+    table = rgb_to_channels(torch.tensor([GAP_DARK], device=device), channels).view(1, channels, 1, 1)
     gap_colour = torch.lerp(paper_colour(page), table.expand(batch, -1, -1, -1), gap_dark)
     return torch.lerp(out, gap_colour.to(page.dtype), gap_alpha.to(page.dtype))

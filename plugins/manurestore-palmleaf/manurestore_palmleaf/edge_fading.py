@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
-from manurestore_palmleaf._imaging import FIELD_GRID, grid_size, paper_colour, smooth_noise, smoothstep, upsample
+from manurestore.degradations.functional import FIELD_GRID, grid_size, paper_colour, smooth_noise, smoothstep, upsample
 
 # The fading front is not a straight band: its reach varies smoothly along the edges, between
 # this fraction of `width` and all of it, through a random field of this many cells per side.
@@ -43,8 +43,8 @@ class EdgeFading(Degradation):
     def sample(self, n, gen, device):
         p = self.params
         return {
-            "width": p.width.sample(gen),
-            "strength": p.strength.sample(gen),
+            "width": p.draw("width", gen),
+            "strength": p.draw("strength", gen),
             "front": gen.uniform(FRONT_CELLS, FRONT_CELLS),
         }
 
@@ -58,9 +58,8 @@ class EdgeFading(Degradation):
 def fading(draws, height: int, width: int) -> torch.Tensor:
     """How much each pixel's ink fades, (B, 1, H, W): `strength` at the edges, 0 beyond `width`."""
     device = draws["width"].device
-    batch = draws["width"].shape[0]
     grid = grid_size(height, width, FIELD_GRID)
-    front = smooth_noise(draws["front"].view(batch, 1, FRONT_CELLS, FRONT_CELLS), *grid)
+    front = smooth_noise(draws["front"], *grid)
     reach = upsample(SHORTEST_REACH + (1.0 - SHORTEST_REACH) * front, height, width)
     reach = reach * (draws["width"].float() * min(height, width)).view(-1, 1, 1, 1)  # pixels
     ys = torch.arange(height, device=device, dtype=torch.float32) + 0.5

@@ -8,16 +8,16 @@ import torch
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
-from manurestore_palmleaf._imaging import (
+from manurestore.degradations.functional import (
     FIELD_GRID,
-    blob_field,
     grid_centres,
     grid_size,
-    in_channels,
-    outline_draws,
+    multiply_blend,
+    rgb_to_channels,
     upsample,
-    wide,
+    wide_float,
 )
+from manurestore_palmleaf.blobs import blob_field, outline_draws
 
 # Outline harmonics: few and low, since a bored hole is roundish with a ragged edge.
 HOLE_FREQUENCIES = (2.0, 3.0, 5.0, 7.0)
@@ -57,22 +57,20 @@ class Holes(Degradation):
     def sample(self, n, gen, device):
         p = self.params
         holes, chips = max(int(p.count.high), 1), max(int(p.chips.high), 1)
-        span = lambda value, slots: gen.uniform(slots, low=float(value.low), high=float(value.high))  # noqa: E731
-        irregularity = (float(p.irregularity.low), float(p.irregularity.high))
-        hole_shape = outline_draws(gen, holes, irregularity, HOLE_FREQUENCIES)
-        chip_shape = outline_draws(gen, chips, irregularity, HOLE_FREQUENCIES)
+        hole_shape = outline_draws(gen, holes, p.irregularity, HOLE_FREQUENCIES)
+        chip_shape = outline_draws(gen, chips, p.irregularity, HOLE_FREQUENCIES)
         return {
-            "count": p.count.sample(gen, integer=True),
-            "radius": span(p.radius, holes),
+            "count": p.draw("count", gen),
+            "radius": p.draw("radius", gen, holes),
             "centre_y": gen.uniform(holes),
             "centre_x": gen.uniform(holes),
             **{f"hole_{key}": value for key, value in hole_shape.items()},
-            "chips": p.chips.sample(gen, integer=True),
-            "chip_radius": span(p.chip_radius, chips),
+            "chips": p.draw("chips", gen),
+            "chip_radius": p.draw("chip_radius", gen, chips),
             "chip_place": gen.uniform(chips),  # where along the perimeter
             "chip_depth": gen.uniform(chips, low=-0.6, high=0.3),  # centre offset inwards, in radii
             **{f"chip_{key}": value for key, value in chip_shape.items()},
-            "background": p.background.sample(gen),
+            "background": p.draw("background", gen),
             "tint": gen.uniform(3, low=-0.05, high=0.05),
             "rim": gen.uniform(low=0.15, high=0.45),  # how much the eaten edge is browned
         }
@@ -82,12 +80,11 @@ class Holes(Degradation):
         inside, in_rims = hole_distance(draws, height, width)  # (B, 1, H, W) each
         hole = (inside + 0.5).clamp(0.0, 1.0)  # one-pixel anti-aliased edge
         rim = (1.0 + in_rims).clamp(0.0, 1.0) * (1.0 - hole)
-        rim_colour = in_channels(torch.tensor([[0.55, 0.40, 0.25]], device=x.device), channels)  # browned edge
-        browning = 1.0 - draws["rim"].float().view(-1, 1, 1, 1) * rim * (1.0 - rim_colour.view(1, channels, 1, 1))
+        rim_colour = rgb_to_channels(torch.tensor([[0.55, 0.40, 0.25]], device=x.device), channels)  # browned edge
+        browned = multiply_blend(x, rim_colour.view(1, channels, 1, 1), draws["rim"].float().view(-1, 1, 1, 1) * rim)
         table = torch.tensor(TABLE_TINT, device=x.device) * (1.0 + draws["tint"].float())
-        table = in_channels(table * draws["background"].float().view(-1, 1), channels).view(batch, channels, 1, 1)
-        out = x * browning.to(x.dtype)
-        return torch.lerp(out, table.to(x.dtype).expand_as(out), hole.to(x.dtype))
+        table = rgb_to_channels(table * draws["background"].float().view(-1, 1), channels).view(batch, channels, 1, 1)
+        return torch.lerp(browned, table.to(x.dtype).expand_as(browned), hole.to(x.dtype))
 
 
 def hole_distance(draws, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,7 +97,7 @@ def hole_distance(draws, height: int, width: int) -> tuple[torch.Tensor, torch.T
     grid = grid_size(height, width, FIELD_GRID)
     ys, xs = grid_centres(height, width, grid, device)
     shorter = float(min(height, width))
-    best = torch.full((batch, 2, *grid), -1e4, device=device, dtype=wide(device))
+    best = torch.full((batch, 2, *grid), -1e4, device=device, dtype=wide_float(device))
 
     def merge(best, slot, prefix, cy, cx, radius_px, active):
         shape = {key: draws[f"{prefix}_{key}"][:, slot] for key in ("aspect", "angle")}

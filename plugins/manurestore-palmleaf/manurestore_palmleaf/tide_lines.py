@@ -8,18 +8,18 @@ import torch
 from pydantic import Field
 
 from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Range, RangeValue
-from manurestore_palmleaf._imaging import (
+from manurestore.degradations.functional import (
     FIELD_GRID,
-    blob_field,
     grid_centres,
     grid_size,
-    in_channels,
-    outline_draws,
+    multiply_blend,
+    rgb_to_channels,
     smooth_noise,
     smoothstep,
     upsample,
-    wide,
+    wide_float,
 )
+from manurestore_palmleaf.blobs import blob_field, outline_draws
 
 # Many harmonics with falling amplitude: a tide line's outline is ragged at every scale.
 TIDE_FREQUENCIES = (2.0, 3.0, 5.0, 8.0, 13.0, 21.0)
@@ -58,15 +58,13 @@ class TideLines(Degradation):
     def sample(self, n, gen, device):
         p = self.params
         slots = max(int(p.count.high), 1)
-        span = lambda value: gen.uniform(slots, low=float(value.low), high=float(value.high))  # noqa: E731
-        irregularity = (float(p.irregularity.low), float(p.irregularity.high))
         return {
-            "count": p.count.sample(gen, integer=True),
-            "radius": span(p.radius),
-            "intensity": span(p.intensity),
+            "count": p.draw("count", gen),
+            "radius": p.draw("radius", gen, slots),
+            "intensity": p.draw("intensity", gen, slots),
             "centre_y": gen.uniform(slots, low=-0.15, high=1.15),
             "centre_x": gen.uniform(slots, low=-0.15, high=1.15),
-            **outline_draws(gen, slots, irregularity, TIDE_FREQUENCIES),
+            **outline_draws(gen, slots, p.irregularity, TIDE_FREQUENCIES),
             "rim_width": gen.uniform(slots, low=0.02, high=0.06),  # fraction of the radius
             "bleach": gen.uniform(slots, low=0.1, high=0.3),  # fraction of the intensity
             "inner_line": gen.uniform(slots, low=0.08, high=0.35),  # where a second line sits, in radii
@@ -77,9 +75,9 @@ class TideLines(Degradation):
     def apply(self, x, draws, gen):
         batch, channels, height, width = x.shape
         rim, bleach = tide_fields(draws, height, width)
-        brown = in_channels(torch.tensor([TIDE_BROWN], device=x.device), channels).view(1, channels, 1, 1)
+        brown = rgb_to_channels(torch.tensor([TIDE_BROWN], device=x.device), channels).view(1, channels, 1, 1)
         lightened = torch.lerp(x, torch.ones_like(x), bleach.to(x.dtype))
-        return lightened * (1.0 - rim * (1.0 - brown)).to(x.dtype)
+        return multiply_blend(lightened, brown, rim)
 
 
 def tide_fields(draws, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,8 +87,8 @@ def tide_fields(draws, height: int, width: int) -> tuple[torch.Tensor, torch.Ten
     grid = grid_size(height, width, FIELD_GRID)
     ys, xs = grid_centres(height, width, grid, device)
     shorter = float(min(height, width))
-    dtype = wide(device)  # the profiles are steep: keep them exact, see `wide`
-    variation = smooth_noise(draws["variation"].view(batch, 1, VARIATION_CELLS, VARIATION_CELLS), *grid)
+    dtype = wide_float(device)  # the profiles are steep: keep them exact, see `wide_float`
+    variation = smooth_noise(draws["variation"], *grid)
     variation = (0.45 + 0.55 * variation).to(dtype)
     keep = torch.ones(batch, 1, *grid, device=device, dtype=dtype)
     bleach = torch.zeros_like(keep)
