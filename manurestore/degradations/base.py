@@ -153,12 +153,17 @@ class Degradation(ABC):
 
     `accepts_out` is worked out from `apply`'s signature when the class is defined: whether
     `apply` takes `out=` (see the module docstring).
+
+    `scope` says where the damage lives. "page": it changes the whole page smoothly (yellowing,
+    fading, uneven light), so undoing it is a page-level decision that a restorer makes once from
+    the whole page. "local": everything else (noise, blur, specks, stains), repaired tile by tile.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Params: ClassVar[type[ParamsModel]] = ParamsModel
     accepts_out: ClassVar[bool] = True
+    scope: ClassVar[str] = "local"  # or "page"
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)

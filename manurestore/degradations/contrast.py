@@ -18,6 +18,7 @@ class Contrast(Degradation):
     """
 
     name = "contrast"
+    scope = "page"
     description = "contrast loss and brightness lift (faded ink)"
 
     class Params(ParamsModel):

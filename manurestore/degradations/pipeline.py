@@ -92,6 +92,12 @@ class Pipeline:
             return x.index_copy_(0, chosen, part), True
         return new_batch(x.shape, x.dtype, x.device).copy_(x).index_copy_(0, chosen, part), True
 
+    def only(self, scope: str) -> "Pipeline":
+        """The steps whose op has this `scope` ("page" or "local"), in order: what a restorer's
+        tiles are trained on when page-level damage is left to its page-context branch."""
+        steps = [step for step in self.steps if step.op.scope == scope]
+        return Pipeline(steps, name=f"{self.name}[{scope}]", description=self.description)
+
     def describe(self) -> list[dict]:
         return [{"op": s.op.name, "p": s.p, **s.op.params.model_dump(mode="json")} for s in self.steps]
 

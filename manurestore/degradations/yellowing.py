@@ -21,6 +21,7 @@ class Yellowing(Degradation):
     """
 
     name = "yellowing"
+    scope = "page"
     description = f"yellow ageing tint, ×{FULL_TINT} per RGB channel at full strength"
 
     class Params(ParamsModel):
