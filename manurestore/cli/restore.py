@@ -23,6 +23,11 @@ def command(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles restored together."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it, else fp32), fp32, bf16, fp16."),
+    colour: str = typer.Option(
+        "correct", "--colour", "--color",
+        help="correct: remove discolouration the model's page view is confident about (yellowing, fading, uneven light); "
+        "keep: leave the page's colour exactly as scanned and repair local damage only (for conservation records).",
+    ),
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format for every file (png, jpg, tif, webp, bmp). Default: the input's."),
     quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG/WebP quality."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: process only shard K of N of the inputs (split by file, stable across machines)."),
@@ -45,7 +50,8 @@ def command(
     tasks = select_shard(plan.tasks, shard_spec)
     if not plan.tasks:
         raise UsageError(f"no images found in {', '.join(map(str, inputs))}")
-    loaded = load_restorer(model, torch_device, tile=tile, overlap=overlap, batch_size=batch_size, precision=precision)
+    loaded = load_restorer(model, torch_device, tile=tile, overlap=overlap, batch_size=batch_size, precision=precision,
+                           colour=colour)
     restorer, model_path = loaded.restorer, loaded.path
     for folder in {task.target.parent for task in tasks}:
         check_writable(folder)

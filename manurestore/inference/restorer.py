@@ -17,7 +17,7 @@ import torch
 
 from manurestore.devices import resolve_precision
 from manurestore.errors import UsageError
-from manurestore.inference.tiling import TiledRestorer
+from manurestore.inference.tiling import COLOUR_MODES, TiledRestorer
 from manurestore.models.checkpoint import bundled_model_path, load_model
 
 
@@ -48,17 +48,19 @@ def model_file(path: Path | None) -> Path:
 
 
 def load_restorer(model: Path | None, device: torch.device, *, tile: int | None = None, overlap: int | None = None,
-                  batch_size: int = 8, precision: str = "auto") -> LoadedRestorer:
+                  batch_size: int = 8, precision: str = "auto", colour: str = "correct") -> LoadedRestorer:
     """Load a model and wrap it in the tiler; `tile` defaults to the model's training crop.
 
-    Bad settings (precision, overlap) are usage errors, checked before the weights are read.
+    Bad settings (precision, overlap, colour) are usage errors, checked before the weights are read.
     """
     dtype = resolve_precision(precision, device)
+    if colour not in COLOUR_MODES:
+        raise UsageError(f"--colour {colour!r}: use {' or '.join(COLOUR_MODES)}")
     path = model_file(model)
     net, metadata = load_model(path, device)
     try:
         restorer = TiledRestorer(net, tile=tile or int(metadata.get("train_crop", 256)), overlap=overlap,
-                                 batch_size=batch_size, device=device, dtype=dtype)
+                                 batch_size=batch_size, device=device, dtype=dtype, colour=colour)
     except ValueError as error:
         raise UsageError(f"--overlap: {error}") from None
     return LoadedRestorer(restorer, metadata, path)

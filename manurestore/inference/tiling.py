@@ -7,6 +7,11 @@ Every output pixel is a weighted mean of the tiles that saw it, so there are no 
 model that returns its input gives back exactly the input. Memory is the page itself, one float
 accumulator of it and one batch of tiles, whatever the page size.
 
+Colour is decided per page, never per tile. With `colour="correct"` a model with a page-context
+branch looks at the whole page once and every tile receives the same smooth colour correction
+before the model repairs its local damage. With `colour="keep"` no correction is made and the
+restored page is given back the scanned page's mean colour, so the material looks as scanned.
+
 >>> restorer = TiledRestorer(model, tile=256)                      # doctest: +SKIP
 >>> restored = restorer.restore(page)   # uint8 H×W×C in, uint8 H×W×C out   # doctest: +SKIP
 """
@@ -22,6 +27,9 @@ import torch
 
 from manurestore.batches import to_batch, to_images
 from manurestore.data.dataset import reflect_pad
+from manurestore.models.page_context import correct_tiles, page_view
+
+COLOUR_MODES = ("correct", "keep")
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -54,8 +62,11 @@ class TiledRestorer:
     batch_size: int = 8
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
+    colour: str = "correct"  # or "keep": see the module docstring
 
     def __post_init__(self):
+        if self.colour not in COLOUR_MODES:
+            raise ValueError(f"colour must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}")
         minimum = math.ceil(self.tile / 8)
         if self.overlap is None:
             self.overlap = minimum  # the smallest seamless overlap costs the fewest extra tiles
@@ -71,12 +82,26 @@ class TiledRestorer:
         margin = self.overlap // 2
         padded = mirror_pad(rgb, margin, margin + max(0, self.tile - height - 2 * margin),
                             margin, margin + max(0, self.tile - width - 2 * margin))
-        out = self._restore_padded(np.ascontiguousarray(padded))[margin : margin + height, margin : margin + width]
+        field = self._page_field(rgb)
+        out = self._restore_padded(np.ascontiguousarray(padded), field, margin, (height, width))
+        out = out[margin : margin + height, margin : margin + width]
+        if self.colour == "keep":
+            out = keep_mean_colour(out, rgb)
         if channels == 1:
             out = out.mean(dim=2, keepdim=True)
         return to_images(out.permute(2, 0, 1).unsqueeze(0))[0]
 
-    def _restore_padded(self, padded: np.ndarray) -> torch.Tensor:
+    def _page_field(self, rgb: np.ndarray) -> torch.Tensor | None:
+        """The page's colour field from its page-context branch (None: no branch, or colour kept)."""
+        branch = getattr(self.model, "page_context", None)
+        if branch is None or self.colour == "keep":
+            return None
+        with torch.inference_mode():
+            view = page_view(to_batch([rgb], self.device), branch.view)
+            return branch(view)
+
+    def _restore_padded(self, padded: np.ndarray, field: torch.Tensor | None, margin: int,
+                        page_size: tuple[int, int]) -> torch.Tensor:
         """The blended float page (H, W, 3); accumulates in place to keep memory at one page."""
         height, width = padded.shape[:2]
         stride = self.tile - self.overlap
@@ -92,6 +117,8 @@ class TiledRestorer:
                 chunk = positions[first : first + self.batch_size]
                 tiles = torch.stack([source[y : y + self.tile, x : x + self.tile] for y, x in chunk])
                 batch = to_batch(tiles, self.device)
+                if field is not None:
+                    batch = correct_tiles(batch, field, [(y - margin, x - margin) for y, x in chunk], page_size)
                 with autocast:
                     restored = self.model(batch)
                 restored = restored.float().clamp_(0.0, 1.0).permute(0, 2, 3, 1)
@@ -99,3 +126,10 @@ class TiledRestorer:
                     total[y : y + self.tile, x : x + self.tile] += result * window
                     weight[y : y + self.tile, x : x + self.tile] += window
         return total.div_(weight).cpu()
+
+
+def keep_mean_colour(restored: torch.Tensor, scanned: np.ndarray) -> torch.Tensor:
+    """The (H, W, 3) float page shifted so its mean colour is the scanned uint8 page's."""
+    target = torch.from_numpy(scanned.reshape(-1, 3).astype(np.float64).mean(axis=0) / 255.0)
+    shift = target - restored.double().reshape(-1, 3).mean(dim=0)
+    return restored.add_(shift.float()).clamp_(0.0, 1.0)

@@ -12,6 +12,8 @@ Layout (patch size p = 2**L, e.g. p=16 -> L=4):
                 3×3 conv + GELU
     head:       3×3 conv to 3 channels, initialised to zero
     output:     x + correction cropped back to H×W (a fresh model is the identity)
+    page:       optional `page_context` branch (page_context.py), run once per page by the tiler, not
+                by `forward`: the tiles only repair local damage
 
 The output is not clamped: losses see raw values. `restore()` is the inference helper that clamps to [0,1].
 Grayscale callers repeat their single channel to 3 channels before calling the model.
@@ -27,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from manurestore.models.page_context import PageContext
 
 __all__ = ["RestorerConfig", "RestorerViT", "pad_to_multiple"]
 
@@ -52,6 +56,8 @@ class RestorerConfig:
     skip_depths: tuple[int, ...] = (2, 4)
     qkv_bias: bool = True
     grad_checkpointing: bool = False
+    # A PageContext branch that decides colour and illumination once per page (see page_context.py).
+    page_context: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists (from JSON) and store tuples so the config stays hashable and comparable.
@@ -228,6 +234,8 @@ class RestorerViT(nn.Module):
         self.ups = nn.ModuleList(ups)
         self.dec_convs = nn.ModuleList(convs)
         self.head = nn.Conv2d(chans[0], c.in_chans, 3, padding=1)
+        # Page-level decisions live apart from the tiles: the tiler runs it once per page.
+        self.page_context = PageContext() if c.page_context else None
 
         self._init_weights()
 
@@ -270,7 +278,17 @@ class RestorerViT(nn.Module):
         fused = fused.transpose(1, 2).reshape(b, -1, gh, gw)
         return self.token_conv(fused.contiguous(memory_format=torch.channels_last))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, page_view: torch.Tensor | None = None):
+        """The restored tiles; with `page_view` (training the page-context branch in the same
+        pass, so data-parallel training sees every parameter used) also the page's colour field."""
+        restored = self._restore_tiles(x)
+        if page_view is None:
+            return restored
+        if self.page_context is None:
+            raise ValueError("this model has no page-context branch")
+        return restored, self.page_context(page_view)
+
+    def _restore_tiles(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.config.in_chans:
             raise ValueError(
                 f"RestorerViT expects (B, {self.config.in_chans}, H, W), got {tuple(x.shape)}; "
