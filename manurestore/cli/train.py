@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -16,8 +16,9 @@ FIELDS = TrainConfig.model_fields
 
 
 def _default(name: str) -> str:
-    value = FIELDS[name].default
-    return "none" if value is None else str(value)
+    field = FIELDS[name]
+    value = field.default_factory() if field.default_factory is not None else field.default
+    return "none" if value is None or value == [] else str(value)
 
 
 def _opt(name: str, *flags: str, help: str = "", **kwargs):
@@ -28,7 +29,14 @@ def _opt(name: str, *flags: str, help: str = "", **kwargs):
 
 @reports_errors
 def command(
-    data: Optional[Path] = typer.Argument(None, help="Training images: DATA/train + DATA/val, one folder (split), or DATA/degraded + DATA/clean with --pairs.", show_default=False),
+    data: Optional[List[Path]] = typer.Argument(
+        None, show_default=False,
+        help="Training images: DATA/train + DATA/val, one folder (split), or DATA/degraded + DATA/clean with --pairs. "
+        "Several folders (your scans, `synth` pages) are mixed: see --mix.",
+    ),
+    mix: Optional[List[float]] = _opt("mix", "--mix", help="Sampling weight of each DATA folder, once per folder in order (e.g. --mix 1 --mix 1: half each). Default: every page equally often."),
+    exclude: Optional[List[str]] = _opt("exclude", "--exclude", help="Leave out images whose path inside a DATA folder starts with this folder or matches this glob (repeatable), e.g. a collection kept for evaluation."),
+    page_context: Optional[bool] = _opt("page_context", "--page-context/--no-page-context", help="Train the page-context branch that decides colour and illumination once per page (default: on, except with --pairs or --resize)."),
     model: Optional[str] = _opt("model", "--model", "-m", help="Model size: vit-tiny, vit-small, vit-base."),
     epochs: Optional[int] = _opt("epochs", "--epochs"),
     batch_size: Optional[int] = _opt("batch_size", "--batch-size", "-b"),
@@ -82,7 +90,8 @@ def command(
     from manurestore.training.state import load_state
     from manurestore.training.trainer import Trainer
 
-    flags = {k: v for k, v in locals().items() if k in FIELDS}
+    # An option not given is None (an empty list for the repeatable ones): the config file or the default decides.
+    flags = {k: (None if v == [] else v) for k, v in locals().items() if k in FIELDS}
     file_values = load_config_file(config) if config is not None else {}
     if resume:
         saved = read_run_config(flags.get("run_dir") or Path(file_values.get("run_dir", FIELDS["run_dir"].default)))
@@ -162,7 +171,9 @@ class _TrainProgress:
             identity = payload.get("identity") or {}
             if identity:
                 self.progress.console.print(
-                    f"identity baseline on validation (degraded vs clean): PSNR {identity['psnr']:.2f} dB, SSIM {identity['ssim']:.4f}; precision {payload['precision']}",
+                    f"identity baseline on validation (degraded vs clean): PSNR {identity['psnr']:.2f} dB, SSIM {identity['ssim']:.4f}"
+                    + (f", page views {identity['page_psnr']:.2f} dB" if "page_psnr" in identity else "")
+                    + f"; precision {payload['precision']}",
                     markup=False, highlight=False,
                 )
         elif kind == "step":
@@ -180,7 +191,8 @@ class _TrainProgress:
             self.psnr = payload["psnr"]
             mark = " (best)" if payload["improved"] else ""
             self.progress.console.print(
-                f"epoch {payload['epoch']}: val loss {payload['loss']:.4f}  PSNR {payload['psnr']:.2f} dB  SSIM {payload['ssim']:.4f}{mark}",
+                f"epoch {payload['epoch']}: val loss {payload['loss']:.4f}  PSNR {payload['psnr']:.2f} dB  SSIM {payload['ssim']:.4f}"
+                + (f"  page views {payload['page_psnr']:.2f} dB" if "page_psnr" in payload else "") + mark,
                 markup=False, highlight=False,
             )
 

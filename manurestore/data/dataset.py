@@ -92,6 +92,18 @@ class PageStore:
     def __len__(self) -> int:
         return len(self.pages)
 
+    @classmethod
+    def concatenate(cls, stores: Sequence["PageStore"]) -> "PageStore":
+        """One store holding the pages of several, in order (several data folders)."""
+        joined = cls(paths=[])
+        for store in stores:
+            joined.paths += store.paths
+            joined.pages += store.pages
+            joined.failures += store.failures
+            joined.bytes_in_memory += store.bytes_in_memory
+            joined.cache_hits += store.cache_hits
+        return joined
+
 
 def _cache_key(path: Path, resize_to: int | None) -> str:
     digest = hashlib.sha256()
@@ -159,6 +171,7 @@ class CropDataset(torch.utils.data.Dataset):
         augment: bool = True,
         seed: int = 0,
         clean: PageStore | None = None,
+        page_weights: np.ndarray | None = None,
         rank: int = 0,
         world_size: int = 1,
     ):
@@ -166,15 +179,24 @@ class CropDataset(torch.utils.data.Dataset):
             raise ManurestoreError("no readable training images")
         if clean is not None and len(clean) != len(store):
             raise ManurestoreError(f"{len(store)} degraded pages but {len(clean)} clean ones")
+        if page_weights is not None and len(page_weights) != len(store):
+            raise ValueError(f"{len(page_weights)} page weights for {len(store)} pages")
         self.store, self.clean = store, clean
+        # None: every page equally often (a permutation); else each crop's page is drawn with these
+        # probabilities, which is how several data folders are mixed at chosen weights.
+        self.page_weights = page_weights
         self.crop, self.crops_per_image, self.augment, self.seed = crop, crops_per_image, augment, seed
         self.rank, self.world_size = rank, world_size
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose this epoch's order of crops (drawn once, not per item)."""
+        """Choose this epoch's pages, one per crop (drawn once, not per item)."""
         self.epoch = epoch
-        self._epoch_order = np.random.default_rng([self.seed, epoch, 0xC0]).permutation(self.total)
+        rng = np.random.default_rng([self.seed, epoch, 0xC0])
+        if self.page_weights is None:
+            self._epoch_pages = rng.permutation(self.total) % len(self.store)
+        else:
+            self._epoch_pages = rng.choice(len(self.store), size=self.total, p=self.page_weights)
 
     @property
     def total(self) -> int:
@@ -185,8 +207,7 @@ class CropDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         global_index = index * self.world_size + self.rank  # each rank sees its own shard
-        slot = int(self._epoch_order[global_index])
-        page_index = slot % len(self.store)
+        page_index = int(self._epoch_pages[global_index])
         rng = np.random.default_rng([self.seed, self.epoch, global_index, 0xC1])
         pages = [self.store.pages[page_index]] + ([self.clean.pages[page_index]] if self.clean is not None else [])
         if self.clean is not None and pages[0].shape != pages[1].shape:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+import math
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from manurestore.errors import UsageError
 
@@ -19,7 +20,10 @@ from manurestore.errors import UsageError
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    data: Optional[Path] = Field(None, description="training data folder")
+    data: list[Path] = Field(default_factory=list, description="training data folders (each a source)")
+    mix: Optional[list[float]] = Field(None, description="sampling weight of each data folder, in order (default: by page count)")
+    exclude: list[str] = Field(default_factory=list, description="leave out images whose path inside a data folder starts with this folder or matches this glob")
+    page_context: Optional[bool] = Field(None, description="train the page-context branch that decides colour once per page (default: on, except for --pairs and --resize)")
     model: str = Field("vit-base", description="model size from the registry")
     epochs: int = Field(100, ge=1, description="passes over the training crops")
     batch_size: int = Field(16, ge=1, description="crops per optimizer step (per process)")
@@ -56,11 +60,38 @@ class TrainConfig(BaseModel):
     cache_dir: Optional[Path] = Field(None, description="where decoded pages are cached on disk")
     memory_budget_mb: int = Field(2048, ge=0, description="decoded pages kept in RAM up to this size")
 
+    @field_validator("data", mode="before")
+    @classmethod
+    def _folders(cls, value):
+        """One folder (an older config.json, a TOML string) or several."""
+        if value is None:
+            return []
+        return [value] if isinstance(value, (str, Path)) else value
+
     @model_validator(mode="after")
     def _one_layout(self) -> "TrainConfig":
         if self.pairs and self.resize:
             raise ValueError("resize mode is for synthetic degradation only, not --pairs")
+        if self.mix is not None:
+            if len(self.mix) != len(self.data):
+                raise ValueError(f"--mix gives {len(self.mix)} weight(s) for {len(self.data)} data folder(s); give one per folder, in order")
+            if any(not math.isfinite(w) or w <= 0 for w in self.mix):
+                raise ValueError("--mix weights must be positive numbers")
+        if self.pairs and len(self.data) > 1:
+            raise ValueError("--pairs trains on one folder of pairs; give one DATA folder")
+        if self.page_context and (self.pairs or self.resize):
+            raise ValueError("--page-context learns from synthetic page-level damage; it does not combine with --pairs or --resize")
         return self
+
+    @property
+    def uses_page_context(self) -> bool:
+        """Whether this run trains (and its model has) a page-context branch."""
+        return self.page_context if self.page_context is not None else not (self.pairs or self.resize)
+
+    @property
+    def data_label(self) -> str:
+        """The data folders as a user would type them."""
+        return " ".join(str(folder) for folder in self.data)
 
 
 def load_config_file(path: Path) -> dict:

@@ -25,6 +25,7 @@ from manurestore.data.io import write_image
 from manurestore.devices import resolve_precision
 from manurestore.errors import ManurestoreError, UsageError
 from manurestore.models.checkpoint import save_weights
+from manurestore.models.page_context import correct_colour, page_view
 from manurestore.training.config import TrainConfig
 from manurestore.training.data import TrainData
 from manurestore.training.distributed import DistInfo, any_true, barrier
@@ -149,7 +150,7 @@ class Trainer:
             "identity_baseline": self.identity or {},
             "preset": None if self.cfg.pairs else self.cfg.preset,
             "saved_because": reason,
-            "data": str(self.cfg.data),
+            "data": self.cfg.data_label,
         }
 
     @property
@@ -187,9 +188,17 @@ class Trainer:
         lr = lr_at(self.step, self.total_steps, self.cfg.lr, self.warmup_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        views = self._page_view_batch() if self.data.views is not None else None
         with self._autocast():
-            restored = self.net(degraded)
+            if views is None:
+                restored = self.net(degraded)
+            else:
+                restored, field = self.net(degraded, page_view=views[0])
         loss, parts = self.loss_fn(restored, clean)
+        if views is not None:
+            page_l1 = page_view_error(field, *views)
+            loss = loss + page_l1
+            parts = {**parts, "total": loss.detach(), "page_l1": page_l1.detach()}
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -202,6 +211,16 @@ class Trainer:
                     ema_p.lerp_(p, 1.0 - self.cfg.ema)
         self.step += 1
         return {**parts, "grad_norm": grad_norm.detach(), "lr": torch.tensor(lr)}
+
+    def _page_view_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(degraded, clean) whole-page views for this step, at the branch's view size."""
+        views = self.data.views
+        clean_u8, seeds = views.batch(self.step, self.cfg.batch_size, self.cfg.seed)
+        clean = to_batch(clean_u8, self.device)
+        with torch.no_grad():
+            degraded = views.pipeline(clean, torch.tensor(seeds, dtype=torch.int64))
+        side = self.model.page_context.view
+        return page_view(degraded, side), page_view(clean, side)
 
     # ----- validation --------------------------------------------------------------------------
 
@@ -229,17 +248,32 @@ class Trainer:
         self.model.train()
         count = clean_all.shape[0]
         result = {key: value / count for key, value in totals.items()}
+        if self.data.views is not None:
+            result["page_psnr"] = self._validate_page_context(model)
         self._save_panel(restored_first)
         return result
+
+    def _validate_page_context(self, model: torch.nn.Module) -> float:
+        """PSNR of the validation page views after the branch's colour correction."""
+        side = model.page_context.view
+        degraded = page_view(self.data.views.val_degraded, side)
+        clean = page_view(self.data.views.val_clean, side)
+        corrected = correct_colour(degraded, model.page_context(degraded), (0, 0), (side, side)).clamp(0, 1)
+        return float(metric_fns.psnr(corrected, clean).mean())
 
     @torch.no_grad()
     def identity_baseline(self) -> dict[str, float]:
         clean, degraded = self.data.val_clean, self.data.val_degraded
-        return {
+        baseline = {
             "psnr": float(metric_fns.psnr(degraded, clean).mean()),
             "ssim": float(metric_fns.ssim(degraded, clean).mean()),
             "mse": float(metric_fns.mse(degraded, clean).mean()),
         }
+        if self.data.views is not None:
+            side = self.model.page_context.view
+            views = self.data.views
+            baseline["page_psnr"] = float(metric_fns.psnr(page_view(views.val_degraded, side), page_view(views.val_clean, side)).mean())
+        return baseline
 
     def _save_panel(self, restored: torch.Tensor) -> None:
         """degraded | restored | clean for the first validation crops, one row each."""
@@ -294,7 +328,7 @@ class Trainer:
             self.save("interrupted")
             raise TrainingInterrupted(
                 f"interrupted at step {self.step}; state saved in {cfg.run_dir}; resume with: "
-                f"manurestore train {cfg.data} --run-dir {cfg.run_dir} --resume"
+                f"manurestore train {cfg.data_label} --run-dir {cfg.run_dir} --resume"
             ) from None
         self.save(stop_reason)
         barrier(self.dist)
@@ -335,14 +369,27 @@ class Trainer:
         )
 
 
+def page_view_error(field: torch.Tensor, degraded: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """L1 between the clean page views and the degraded ones after the branch's correction."""
+    side = degraded.shape[-1]
+    return (correct_colour(degraded, field.float(), (0, 0), (side, side)) - clean).abs().mean()
+
+
 def initial_model(cfg: TrainConfig) -> torch.nn.Module:
-    """A fresh --model, or the one stored in --init-weights to fine-tune (it must be the size --model names)."""
+    """A fresh --model, or the one stored in --init-weights to fine-tune (it must be the size --model
+    names); a page-context branch is added, fresh, to a model that has none."""
     from manurestore.models.checkpoint import load_model
-    from manurestore.models.registry import build_model
+    from manurestore.models.registry import build_model, build_model_from_config, model_config
 
     if cfg.init_weights is None:
-        return build_model(cfg.model, img_size=cfg.crop)
+        return build_model(cfg.model, img_size=cfg.crop, page_context=cfg.uses_page_context)
     model, metadata = load_model(cfg.init_weights)
     if metadata.get("model_name") != cfg.model:
         raise UsageError(f"{cfg.init_weights}: holds a {metadata.get('model_name')} model; pass --model {metadata.get('model_name')} to fine-tune it")
+    if cfg.uses_page_context and model.page_context is None:
+        grown = build_model_from_config({**model_config(model), "page_context": True})
+        missing, _ = grown.load_state_dict(model.state_dict(), strict=False)
+        if any(not name.startswith("page_context.") for name in missing):
+            raise ManurestoreError(f"{cfg.init_weights}: its weights do not fit a {cfg.model} with a page-context branch")
+        model = grown
     return model.train()
