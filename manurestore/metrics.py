@@ -8,6 +8,9 @@ Conventions (docs/models.md repeats them):
   denominator; the SSIM map keeps the image size (kornia's padding='same', i.e. torch 'reflect' padding of
   5 pixels, border pixels included) and is averaged over channels and pixels. Images with a side of 5 px
   or less cannot be reflect-padded by 5, so they are replicate-padded instead.
+
+Colour: `rgb_to_lab` (sRGB in [0, 1] → CIELAB under D65) and `delta_e76` (CIE76 ΔE*ab, the
+Euclidean distance in Lab), used by `evaluate --safety` for the shift of a page's mean colour.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PSNR_CAP_DB", "SSIM_WINDOW", "SSIM_SIGMA", "mse", "psnr", "ssim", "ssim_map"]
+__all__ = ["PSNR_CAP_DB", "SSIM_WINDOW", "SSIM_SIGMA", "delta_e76", "mse", "psnr", "rgb_to_lab", "ssim", "ssim_map"]
 
 PSNR_CAP_DB = 100.0
 SSIM_WINDOW = 11
@@ -67,3 +70,49 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean SSIM per image, (B,); see the module docstring for window, range and borders."""
     a, b = _prepare(a, b)
     return ssim_map(a, b).flatten(1).mean(dim=1)
+
+
+# --------------------------------------------------------------------------- colour
+
+# sRGB primaries to CIE XYZ under D65 (IEC 61966-2-1). The white point is the matrix's row sums,
+# so sRGB white maps to exactly L* = 100, a* = b* = 0.
+_SRGB_TO_XYZ = (
+    (0.4124564, 0.3575761, 0.1804375),
+    (0.2126729, 0.7151522, 0.0721750),
+    (0.0193339, 0.1191920, 0.9503041),
+)
+
+
+@torch.no_grad()
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """CIELAB (L*, a*, b*) of sRGB colours, channels on dim -3: (B, 3, H, W) or (3, H, W) → same shape.
+
+    Input is gamma-encoded sRGB in [0, 1] (clamped first; computed in float64 and returned in the
+    input's float dtype, float32 for integer input). The conversion is the standard one:
+    linearise (c ≤ 0.04045: c / 12.92, else ((c + 0.055) / 1.055)^2.4), the sRGB → XYZ matrix
+    under D65 normalised by its white, then L* = 116·f(Y) − 16, a* = 500·(f(X) − f(Y)),
+    b* = 200·(f(Y) − f(Z)) with f(t) = t^(1/3) above (6/29)³ and t / (3·(6/29)²) + 4/29 below.
+
+    White → (100, 0, 0), black → (0, 0, 0), pure sRGB red (1, 0, 0) → about (53.24, 80.09, 67.20).
+    It agrees with kornia.color.rgb_to_lab to float32 precision.
+    """
+    if rgb.ndim < 3 or rgb.shape[-3] != 3:
+        raise ValueError(f"rgb_to_lab needs 3 channels on dim -3, got shape {tuple(rgb.shape)}")
+    out_dtype = rgb.dtype if rgb.is_floating_point() else torch.float32
+    c = rgb.double().clamp(0.0, 1.0)
+    linear = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    matrix = torch.tensor(_SRGB_TO_XYZ, dtype=torch.float64, device=rgb.device)
+    xyz = torch.einsum("ij,...jhw->...ihw", matrix / matrix.sum(dim=1, keepdim=True), linear)
+    delta = 6.0 / 29.0
+    f = torch.where(xyz > delta**3, xyz.clamp(min=0.0) ** (1.0 / 3.0), xyz / (3 * delta**2) + 4.0 / 29.0)
+    fx, fy, fz = f.unbind(dim=-3)
+    lab = torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+    return lab.to(out_dtype)
+
+
+def delta_e76(lab_a: torch.Tensor, lab_b: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """CIE76 colour difference ΔE*ab: the Euclidean distance of two Lab colours along `dim`.
+
+    About 1 is a just-noticeable difference between two flat patches; 2 is visible side by side.
+    """
+    return (lab_a.double() - lab_b.double()).pow(2).sum(dim=dim).sqrt()

@@ -21,6 +21,8 @@ from manurestore.data.folders import (
     TrainValSplit,
     find_images,
     find_pairs,
+    matches_selection,
+    select_images,
     split_train_val,
 )
 from manurestore.errors import ManurestoreError, UsageError
@@ -277,3 +279,48 @@ def test_paired_images_pickle(tmp_path: Path) -> None:
     pairs = pickle.loads(pickle.dumps(find_pairs(tmp_path)))
     assert len(pairs) == 1 and pairs.clean_dir == tmp_path / "clean"
     assert os.fspath(pairs[0][0]).endswith("a.jpg")
+
+
+# --------------------------------------------------------------------------- select_images
+
+
+def test_select_images_by_collection_glob_and_path(tmp_path: Path) -> None:
+    paths = make(tmp_path, "loose.png", "tamil-palmleaf/0001.jpg", "tamil-palmleaf/0002.jpg",
+                 "cremma-mss18/a/0001.jpg", "cremma-latin/0001.jpg", "khmer/0001.jpg")
+    pick = lambda include=(), exclude=(): rel(select_images(paths, tmp_path, include, exclude), tmp_path)  # noqa: E731
+    assert pick() == rel(paths, tmp_path), "no pattern keeps everything, in order"
+    assert pick(["tamil-palmleaf"]) == ["tamil-palmleaf/0001.jpg", "tamil-palmleaf/0002.jpg"]
+    assert pick(["tamil-palmleaf/"]) == pick(["./tamil-palmleaf"]) == pick(["tamil-palmleaf"])
+    assert pick(["cremma-*"]) == ["cremma-mss18/a/0001.jpg", "cremma-latin/0001.jpg"]
+    assert pick(["cremma-mss18/a"]) == ["cremma-mss18/a/0001.jpg"], "a deeper folder counts too"
+    assert pick(["*/0001.jpg"]) == ["tamil-palmleaf/0001.jpg", "cremma-mss18/a/0001.jpg", "cremma-latin/0001.jpg", "khmer/0001.jpg"]
+    assert pick(["loose.png"]) == ["loose.png"]
+    assert pick(exclude=["tamil-palmleaf", "cremma-*"]) == ["loose.png", "khmer/0001.jpg"]
+    assert pick(["tamil-palmleaf", "khmer"], ["*/0002.jpg"]) == ["tamil-palmleaf/0001.jpg", "khmer/0001.jpg"]
+
+
+def test_select_images_matching_is_exact_case_and_name(tmp_path: Path) -> None:
+    assert matches_selection("khmer/0001.jpg", "khmer")
+    assert not matches_selection("khmer/0001.jpg", "Khmer"), "case-sensitive on every platform"
+    assert not matches_selection("khmer-extra/0001.jpg", "khmer"), "a name is a whole folder, not a prefix"
+    assert not matches_selection("khmer/0001.jpg", "0001.jpg"), "a bare file name is relative to the root"
+    assert not matches_selection("khmer/0001.jpg", "")
+    nfd = unicodedata.normalize("NFD", "tāmil")
+    assert matches_selection(f"{nfd}/x.png", "tāmil") and matches_selection("tāmil/x.png", nfd)
+
+
+def test_select_images_rejects_a_pattern_that_matches_nothing(tmp_path: Path) -> None:
+    paths = make(tmp_path, "tamil/a.jpg", "khmer/b.jpg")
+    with pytest.raises(UsageError, match=r"--include 'tamill': matches no image under .*; first-level folders: khmer, tamil"):
+        select_images(paths, tmp_path, include=["tamill"])
+    with pytest.raises(UsageError, match="--exclude 'kmer'"):
+        select_images(paths, tmp_path, exclude=["kmer"])
+    # An exclude is checked against every image, not just the included ones.
+    assert rel(select_images(paths, tmp_path, include=["tamil"], exclude=["khmer"]), tmp_path) == ["tamil/a.jpg"]
+    assert select_images(paths, tmp_path, include=["tamil"], exclude=["tamil"]) == []
+
+
+def test_select_images_with_a_single_file_root(tmp_path: Path) -> None:
+    (image,) = make(tmp_path, "page.png")
+    assert select_images([image], image, include=["page.png"]) == [image]
+    assert select_images([image], image, include=["*.png"], exclude=[]) == [image]

@@ -5,6 +5,7 @@ Nothing here opens an image; it only lists files, so it is cheap on large folder
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import unicodedata
@@ -24,6 +25,8 @@ __all__ = [
     "TrainValSplit",
     "find_images",
     "find_pairs",
+    "matches_selection",
+    "select_images",
     "split_train_val",
 ]
 
@@ -167,6 +170,64 @@ def _require_folder(path: Path) -> None:
 def _key(path: Path, root: Path) -> str:
     """Relative path with "/" separators, NFC-normalised (macOS stores names decomposed)."""
     return unicodedata.normalize("NFC", path.relative_to(root).as_posix())
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def _relative_key(path: Path, root: Path) -> str:
+    """`_key`, where a root that is the image file itself gives the file's name."""
+    return unicodedata.normalize("NFC", path.name) if Path(path) == Path(root) else _key(Path(path), Path(root))
+
+
+def _clean_pattern(pattern: str) -> str:
+    pattern = unicodedata.normalize("NFC", pattern.replace("\\", "/"))
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    return pattern.rstrip("/")
+
+
+def matches_selection(relative: str, pattern: str) -> bool:
+    """Whether the image at `relative` (its path relative to the data root, "/"-separated) is meant
+    by `pattern`: the pattern, as a glob (`fnmatch`, case-sensitive, `*` also crosses "/"), matches
+    the whole relative path or one of its leading folders. So `tamil-palmleaf` means everything in
+    that first-level folder (a collection), `cremma-*` every collection whose name starts so,
+    `tamil-palmleaf/0001.jpg` one image and `*/0001.jpg` that name in every collection.
+    """
+    pattern = _clean_pattern(pattern)
+    if not pattern:
+        return False
+    parts = unicodedata.normalize("NFC", relative).split("/")
+    return any(fnmatch.fnmatchcase("/".join(parts[:end]), pattern) for end in range(1, len(parts) + 1))
+
+
+def select_images(
+    paths: Iterable[Path], root: str | os.PathLike, include: Iterable[str] = (), exclude: Iterable[str] = ()
+) -> list[Path]:
+    """The images among `paths` (found under `root`) that `--include`/`--exclude` keep, in order.
+
+    With no include pattern every image is kept; otherwise only those matching at least one.
+    Then every image matching an exclude pattern is dropped. Matching follows
+    :func:`matches_selection` on the path relative to `root`. A pattern that matches no image at
+    all (before the other option is applied) is a UsageError naming the first-level folders, so a
+    misspelt held-out collection never silently lets its images through.
+    """
+    root = Path(root)
+    paths = list(paths)
+    keys = [_relative_key(path, root) for path in paths]
+    include, exclude = list(include or ()), list(exclude or ())
+    for option, patterns in (("--include", include), ("--exclude", exclude)):
+        for pattern in patterns:
+            if not any(matches_selection(key, pattern) for key in keys):
+                folders = sorted({key.split("/")[0] for key in keys if "/" in key})
+                there = f"; first-level folders: {_listing(folders)}" if folders else ""
+                raise UsageError(f"{option} {pattern!r}: matches no image under {display_path(root)}{there}")
+    return [
+        path
+        for path, key in zip(paths, keys)
+        if (not include or any(matches_selection(key, p) for p in include))
+        and not any(matches_selection(key, p) for p in exclude)
+    ]
 
 
 # --------------------------------------------------------------------------- train / val

@@ -4,11 +4,16 @@ compare PSNR, SSIM and MSE of the restored output with the identity baseline (de
 Metrics are computed on RGB in [0, 1] (grayscale pages are repeated to three channels), with the
 definitions of `manurestore.metrics`. Large pages are measured in horizontal strips with
 a halo of the SSIM window, which gives the same numbers as one pass without its memory.
+
+Beside the mean: per collection (the first folder of an image's path relative to the data),
+worst cases (pages made worse than their degraded input) and, with `safety`, "do no harm"
+figures — the clean page restored as if it were damaged, scored against itself, with the shift
+of its mean CIELAB colour.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -25,6 +30,8 @@ from manurestore.inference.tiling import TiledRestorer
 
 STRIP_ROWS = 512
 HALO = metrics.SSIM_WINDOW // 2
+SAFETY_DELTA_E = 2.0  # a mean-colour shift above this is counted: visible side by side
+TOP_LEVEL = "."  # the collection of images directly in the data folder
 
 
 @dataclass
@@ -56,6 +63,17 @@ def page_metrics(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"psnr": float(psnr), "ssim": ssim_sum / pixels, "mse": mse}
 
 
+def mean_lab(page: np.ndarray) -> np.ndarray:
+    """The mean CIELAB colour (L*, a*, b*) of a uint8 page: each pixel converted, then averaged
+    (strip by strip, so a large page never needs a float copy of itself)."""
+    total, pixels = np.zeros(3), 0
+    for top in range(0, page.shape[0], STRIP_ROWS):
+        lab = metrics.rgb_to_lab(_rgb_batch(page[top : top + STRIP_ROWS]).double())
+        total += lab.sum(dim=(0, 2, 3)).numpy()
+        pixels += lab.shape[2] * lab.shape[3]
+    return total / max(pixels, 1)
+
+
 def centre_crop(page: np.ndarray, size: int | None) -> np.ndarray:
     if size is None:
         return page
@@ -65,47 +83,85 @@ def centre_crop(page: np.ndarray, size: int | None) -> np.ndarray:
 
 
 def synthetic_set(paths: Iterable[tuple[Path, str]], pipeline: Pipeline, seed: int, device: torch.device, crop: int | None, failures: list):
+    """EvalImages of clean files degraded reproducibly; a file that cannot be read or degraded is
+    recorded in `failures` and yields None, so a progress bar still counts it."""
     for path, identity in paths:
         try:
             clean = centre_crop(read_image(path, mode="RGB"), crop)
+            degraded = degrade_page(clean, pipeline, seed, identity, device)[0]
         except ManurestoreError as error:
             failures.append((path, str(error)))
+            yield None
             continue
-        yield EvalImage(identity, clean, degrade_page(clean, pipeline, seed, identity, device)[0])
+        yield EvalImage(identity, clean, degraded)
 
 
 def paired_set(pairs: Iterable[tuple[Path, Path]], root: Path, crop: int | None, failures: list):
+    """EvalImages of real (degraded, clean) pairs; a failed pair is recorded and yields None."""
     for degraded_path, clean_path in pairs:
         try:
             degraded = centre_crop(read_image(degraded_path, mode="RGB"), crop)
             clean = centre_crop(read_image(clean_path, mode="RGB"), crop)
         except ManurestoreError as error:
             failures.append((degraded_path, str(error)))
+            yield None
             continue
         if degraded.shape != clean.shape:
             failures.append((degraded_path, f"{degraded_path}: size {degraded.shape[1]}×{degraded.shape[0]} differs from {clean_path} ({clean.shape[1]}×{clean.shape[0]})"))
+            yield None
             continue
         yield EvalImage(str(degraded_path.relative_to(root / "degraded").with_suffix("")), clean, degraded)
 
 
-def evaluate_images(images: Iterable[EvalImage], restorer: TiledRestorer, on_done: Callable[[dict], None] | None = None) -> list[dict]:
-    """One row per image: identity baseline, restored, and the gain."""
-    rows = []
+@dataclass
+class Evaluation:
+    """What `evaluate_images` measured: one row per image and, with safety, one safety row each."""
+
+    rows: list[dict] = field(default_factory=list)
+    safety: list[dict] = field(default_factory=list)
+
+
+def safety_row(identity: str, clean: np.ndarray, restored_clean: np.ndarray) -> dict:
+    """Do no harm: the clean page restored as if damaged, against the clean page, and the CIE76
+    ΔE between the mean Lab colour of that output and of the clean input."""
+    lab_in, lab_out = mean_lab(clean), mean_lab(restored_clean)
+    delta_e = float(metrics.delta_e76(torch.from_numpy(lab_out), torch.from_numpy(lab_in)))
+    return {"image": identity, **page_metrics(restored_clean, clean), "delta_e": delta_e,
+            "lab_in": [float(v) for v in lab_in], "lab_out": [float(v) for v in lab_out]}
+
+
+def evaluate_images(images: Iterable[EvalImage | None], restorer: TiledRestorer, on_done: Callable[[dict | None], None] | None = None,
+                    *, safety: bool = False, failures: list | None = None) -> Evaluation:
+    """One row per image: identity baseline, restored, and the gain; with `safety`, also the clean
+    page restored (see `safety_row`). `on_done` is called once per item, with None for an item that
+    failed (a None from the set, or a library error while restoring, recorded in `failures`)."""
+    result = Evaluation()
     for item in images:
-        baseline = page_metrics(item.degraded, item.clean)
-        restored = page_metrics(restorer.restore(item.degraded), item.clean)
-        row = {
-            "image": item.identity,
-            "width": int(item.clean.shape[1]),
-            "height": int(item.clean.shape[0]),
-            "identity": baseline,
-            "restored": restored,
-            "gain": {"psnr": restored["psnr"] - baseline["psnr"], "ssim": restored["ssim"] - baseline["ssim"], "mse": restored["mse"] - baseline["mse"]},
-        }
-        rows.append(row)
+        row = None
+        if item is not None:
+            try:
+                baseline = page_metrics(item.degraded, item.clean)
+                restored = page_metrics(restorer.restore(item.degraded), item.clean)
+                guard = safety_row(item.identity, item.clean, restorer.restore(item.clean)) if safety else None
+            except ManurestoreError as error:
+                if failures is None:
+                    raise
+                failures.append((item.identity, f"{item.identity}: {error}"))
+            else:
+                row = {
+                    "image": item.identity,
+                    "width": int(item.clean.shape[1]),
+                    "height": int(item.clean.shape[0]),
+                    "identity": baseline,
+                    "restored": restored,
+                    "gain": {"psnr": restored["psnr"] - baseline["psnr"], "ssim": restored["ssim"] - baseline["ssim"], "mse": restored["mse"] - baseline["mse"]},
+                }
+                result.rows.append(row)
+                if guard is not None:
+                    result.safety.append(guard)
         if on_done:
             on_done(row)
-    return rows
+    return result
 
 
 def mean_row(rows: list[dict]) -> dict:
@@ -113,6 +169,58 @@ def mean_row(rows: list[dict]) -> dict:
         return float(np.mean([r[group][key] for r in rows])) if rows else float("nan")
 
     return {group: {key: average(group, key) for key in ("psnr", "ssim", "mse")} for group in ("identity", "restored", "gain")}
+
+
+def worst_case(rows: list[dict]) -> dict:
+    """What matters for an archive: how many pages came out worse than their degraded input
+    (gain below 0) by PSNR and by SSIM, and the worst gains with their pages."""
+    def worst(key):
+        row = min(rows, key=lambda r: r["gain"][key])
+        return {"image": row["image"], "gain": row["gain"][key]}
+
+    return {
+        "pages": len(rows),
+        "worse_psnr": sum(1 for r in rows if r["gain"]["psnr"] < 0),
+        "worse_ssim": sum(1 for r in rows if r["gain"]["ssim"] < 0),
+        "worst_psnr_gain": worst("psnr") if rows else None,
+        "worst_ssim_gain": worst("ssim") if rows else None,
+    }
+
+
+def safety_summary(rows: list[dict], threshold: float = SAFETY_DELTA_E) -> dict:
+    """Mean PSNR, SSIM and ΔE of safety rows, the lowest PSNR and the largest ΔE with their pages,
+    and how many pages shift their mean colour by more than `threshold` ΔE."""
+    def average(key):
+        return float(np.mean([r[key] for r in rows])) if rows else float("nan")
+
+    lowest = min(rows, key=lambda r: r["psnr"]) if rows else None
+    largest = max(rows, key=lambda r: r["delta_e"]) if rows else None
+    return {
+        "pages": len(rows),
+        "mean": {"psnr": average("psnr"), "ssim": average("ssim"), "delta_e": average("delta_e")},
+        "min_psnr": None if lowest is None else {"image": lowest["image"], "psnr": lowest["psnr"]},
+        "max_delta_e": None if largest is None else {"image": largest["image"], "delta_e": largest["delta_e"]},
+        "threshold_delta_e": threshold,
+        "over_threshold": sum(1 for r in rows if r["delta_e"] > threshold),
+    }
+
+
+def collection_of(identity: str) -> str:
+    """The first folder of an image's relative path; TOP_LEVEL for an image directly in the data."""
+    return identity.split("/", 1)[0] if "/" in identity else TOP_LEVEL
+
+
+def has_collections(identities: Iterable[str]) -> bool:
+    """Whether any image lies in a subfolder, i.e. whether grouping by collection means anything."""
+    return any("/" in identity for identity in identities)
+
+
+def by_collection(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by collection, collections sorted by name (TOP_LEVEL first), rows in order."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(collection_of(row["image"]), []).append(row)
+    return {name: groups[name] for name in sorted(groups, key=lambda name: (name != TOP_LEVEL, name))}
 
 
 def single_op_pipelines(preset: Pipeline) -> list[Pipeline]:
