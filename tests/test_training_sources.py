@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from manurestore.errors import UsageError
 from manurestore.training.config import TrainConfig
 from manurestore.training.data import build_train_data, excluded
 from manurestore.training.distributed import DistInfo
@@ -73,6 +74,8 @@ def test_excluded_collections_are_left_out(tmp_path):
     data = build_train_data(config(tmp_path, [root], exclude=["held-out"]), CPU, DistInfo())
     assert all(kept in path.parents for path in data.train.store.paths)
     assert data.train.store.paths, "the kept collection still trains"
+    with pytest.raises(UsageError, match="held-ot"):
+        build_train_data(config(tmp_path, [root], exclude=["held-ot"]), CPU, DistInfo())
 
 
 def test_with_a_page_context_the_tiles_train_on_local_damage_only(tmp_path):

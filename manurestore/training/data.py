@@ -14,7 +14,6 @@ light) is undone once per page, never decided by a tile.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,7 +24,7 @@ from PIL import Image
 
 from manurestore.batches import to_batch
 from manurestore.data.dataset import CropDataset, PageStore, validation_crops
-from manurestore.data.folders import find_images, find_pairs, split_train_val
+from manurestore.data.folders import find_images, find_pairs, matches_selection, split_train_val
 from manurestore.degradations.pipeline import Pipeline
 from manurestore.errors import ManurestoreError, UsageError
 from manurestore.seeding import image_seed
@@ -117,18 +116,24 @@ def _paired_data(cfg: TrainConfig, device: torch.device, dist_info: DistInfo) ->
 
 def _sources(cfg: TrainConfig) -> list[Source]:
     """Each data folder's images, split into training and validation, less the excluded ones."""
-    sources = []
+    sources, used = [], set()
     for root in cfg.data:
         if cfg.val is not None:
             source = Source(root, find_images(root).paths, [], f"{root}")
         else:
             split = split_train_val(root, val_fraction=cfg.val_fraction, seed=cfg.seed, batch_size=1)
             source = Source(root, split.train, split.val, split.layout)
+        for pattern in cfg.exclude:
+            if any(excluded(path, root, [pattern]) for path in source.train + source.val):
+                used.add(pattern)
         source.train = [path for path in source.train if not excluded(path, root, cfg.exclude)]
         source.val = [path for path in source.val if not excluded(path, root, cfg.exclude)]
         if not source.train:
             raise ManurestoreError(f"{root}: no training images found" + (" (after --exclude)" if cfg.exclude else ""))
         sources.append(source)
+    unused = [pattern for pattern in cfg.exclude if pattern not in used]
+    if unused:  # a misspelt held-out collection must not slip into training
+        raise UsageError(f"--exclude {unused[0]!r}: matches no image in {cfg.data_label}")
     if cfg.val is not None:
         sources[0].val = find_images(cfg.val).paths
         sources[0].layout += f" + --val {cfg.val}"
@@ -138,11 +143,10 @@ def _sources(cfg: TrainConfig) -> list[Source]:
 
 
 def excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
-    """Whether `path` (inside `root`) is left out by a pattern: its first folder, or a glob over
-    its path relative to `root` (`cremma-*`, `*/0001.jpg`)."""
+    """Whether `path` (inside `root`) is left out by a pattern, by the rule `evaluate --exclude`
+    follows (`matches_selection`): a first-level folder, or a glob over the relative path."""
     relative = path.relative_to(root).as_posix() if root.is_dir() else path.name
-    first = relative.split("/", 1)[0]
-    return any(first == pattern or fnmatch.fnmatch(relative, pattern) for pattern in patterns)
+    return any(matches_selection(relative, pattern) for pattern in patterns)
 
 
 def _page_weights(counts: list[int], mix: list[float] | None) -> np.ndarray | None:
