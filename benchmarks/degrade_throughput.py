@@ -5,45 +5,36 @@
     python benchmarks/degrade_throughput.py --quick         # the same cases, ~10–20 s on an idle 2-core machine
     python benchmarks/degrade_throughput.py --device cuda --json results.json
     python benchmarks/degrade_throughput.py --quick --per-op  # each op alone, both sides
+    python benchmarks/degrade_throughput.py --smoke         # tiny images, one run, --per-op: checks the script works
 
 Cases: 256×256 RGB at batch 16 and one 2048×1536 RGB page (batch 1) on the CPU; on CUDA the same
 two plus 256×256 at batch 256. Our side is timed twice: the float pipeline alone, and with the
-uint8 (B, H, W, C) → float → uint8 conversions done on the device it runs on (on CUDA also a third
-time, from pinned host memory to host memory). Albumentations runs its six ops on uint8 numpy
-images one at a time, as a per-image CPU augmentation pipeline does; what stands in for the ops it
-lacks is printed with the results. Every figure is the median of several timed runs after a
+uint8 (B, H, W, C) → float → uint8 conversions `manurestore degrade` does (`manurestore.batches`:
+uint8 host images in and out; on CUDA from pinned memory). Albumentations runs its six ops on uint8
+numpy images one at a time, as a per-image CPU augmentation pipeline does; what stands in for the
+ops it lacks is printed with the results. Every figure is the median of several timed runs after a
 warm-up; the spread (fastest–slowest run) is printed beside it.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import os
-import platform
-import statistics
-import sys
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from common import (Spread, base_parser, devices, finish, machine_info, mode, parse, print_header, repeat_call,
+                    start)
 
-from manurestore.degradations.blur import opencv_sigma
-from manurestore.degradations.pipeline import Pipeline, Step
-from manurestore.degradations.random import cpu_piece, new_batch
-from manurestore.degradations.stains import STAIN_BROWN
-from manurestore.degradations.yellowing import FULL_TINT
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import run_seconds  # noqa: E402  (shared with the other benchmarks)
+from manurestore.batches import to_batch, to_images
+from manurestore.degradations.base import Step
+from manurestore.degradations.functional import FULL_TINT, STAIN_BROWN, opencv_sigma
+from manurestore.degradations.pipeline import Pipeline
 
 PRESET = "aged"
 SMALL = (256, 256)
 PAGE = (1536, 2048)  # (H, W): a 2048×1536 page scanned in landscape
+SMOKE_SMALL, SMOKE_PAGE = (64, 64), (192, 256)  # --smoke: the same cases, tiny
 CPU_TARGET_RATIO = 2.0  # ours ≥ 2× albumentations at 256² on the CPU
 CUDA_TARGET_IMAGES_PER_S = 100_000.0  # at 256², batch 256, on an NVIDIA GPU
 STAIN_GRID = 192  # the albumentations stand-in draws its stain mask at this size: our op's finest grid
@@ -170,6 +161,12 @@ class Result:
     runs: int
     calls_per_run: int
 
+    @classmethod
+    def timed(cls, case: str, side: str, device: str, variant: str, height: int, width: int, batch: int,
+              spread: Spread) -> "Result":
+        return cls(case, side, device, variant, height, width, batch, spread.median, spread.fastest, spread.slowest,
+                   spread.count, spread.calls)
+
     @property
     def images_per_s(self) -> float:
         return self.batch / self.seconds
@@ -192,17 +189,9 @@ class Settings:
     notes: list[str] = field(default_factory=list)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def measure(fn: Callable[[], object], device: torch.device, settings: Settings) -> tuple[float, float, float, int]:
-    """(median, fastest, slowest) seconds per call over `settings.runs` timed runs, and calls per run."""
-    once = min(run_seconds(fn, 1, device) for _ in range(max(1, settings.warmup)))  # warm-ups size the runs
-    calls = max(1, math.ceil(settings.min_run_s / max(once, 1e-6)))
-    per_call = [run_seconds(fn, calls, device) / calls for _ in range(settings.runs)]
-    return statistics.median(per_call), min(per_call), max(per_call), calls
+def measure(fn: Callable[[], object], device: torch.device, settings: Settings) -> Spread:
+    """Seconds per call, with this run's number and length of timed runs."""
+    return repeat_call(fn, device, settings.runs, settings.warmup, settings.min_run_s)
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,62 +211,24 @@ def _test_images(height: int, width: int, count: int, seed: int) -> np.ndarray:
     return np.clip(images.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-def _to_float(batch_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, H, W, C) → contiguous float (B, C, H, W) in [0, 1], on the tensor's device.
-
-    The same steps as `manurestore.degradations.files.to_batch` after its host→device copy, so
-    the "+ uint8↔float" figures are what `manurestore degrade` pays.
-    """
-    planar = batch_u8.permute(0, 3, 1, 2).contiguous()
-    return new_batch(planar.shape, torch.float32, planar.device).copy_(planar).div_(255.0)
-
-
-def _to_uint8(batch: torch.Tensor) -> torch.Tensor:
-    """float (B, C, H, W) → contiguous uint8 (B, H, W, C), rounded, on the tensor's device.
-
-    The same steps as `manurestore.degradations.files.to_images` before its device→host copy.
-    """
-    count, channels, height, width = batch.shape
-    out = torch.empty((count, height, width, channels), dtype=torch.uint8, device=batch.device)
-    budget = cpu_piece(1 << 19) if batch.device.type == "cpu" else max(1, batch.numel())
-    images = max(1, budget // max(1, channels * height * width))
-    rows = height if images > 1 else max(1, budget // max(1, channels * width))
-    for first in range(0, count, images):
-        for top in range(0, height, rows):
-            scaled = batch[first : first + images, :, top : top + rows].mul(255.0).round_().clamp_(0, 255)
-            scaled = scaled.to(torch.int16).to(torch.uint8)  # far quicker than float → uint8 directly
-            target = out[first : first + images, top : top + rows]
-            for channel in range(channels):
-                target[..., channel].copy_(scaled[:, channel])
-    return out
-
-
 def bench_ours(pipeline: Pipeline, case: str, height: int, width: int, batch: int, device: torch.device,
                settings: Settings) -> list[Result]:
     host = torch.from_numpy(_test_images(height, width, batch, seed=1))
     seeds = list(range(1000, 1000 + batch))
-    on_device = host.to(device)
-    x = _to_float(on_device)  # a plain contiguous NCHW float batch, as a training loop would hold
+    x = to_batch(host, device)  # a plain contiguous NCHW float batch, as a training loop would hold
+    if device.type == "cuda":
+        host = host.pin_memory()
+    # What `manurestore degrade` pays around the pipeline: uint8 host images in, uint8 host images out.
+    converted = "+ uint8↔float on cpu" if device.type == "cpu" else "+ uint8↔float + host↔GPU copies"
     variants: list[tuple[str, Callable[[], object]]] = [
         ("pipeline (float in, float out)", lambda: pipeline(x, seeds)),
-        ("+ uint8↔float on " + device.type, lambda: _to_uint8(pipeline(_to_float(on_device), seeds, overwrite_input=True))),
+        (converted, lambda: to_images(pipeline(to_batch(host, device), seeds, overwrite_input=True))),
     ]
-    if device.type == "cuda":
-        pinned = host.pin_memory()
-
-        def from_host():
-            return _to_uint8(pipeline(_to_float(pinned.to(device, non_blocking=True)), seeds, overwrite_input=True)).cpu()
-
-        variants.append(("+ uint8↔float + host↔GPU copies", from_host))
     out = pipeline(x, seeds)
     if not torch.isfinite(out).all():
         raise SystemExit(f"manurestore produced non-finite values on {case}")
-    results = []
-    for variant, fn in variants:
-        median, fastest, slowest, calls = measure(fn, device, settings)
-        results.append(Result(case, "manurestore", device.type, variant, height, width, batch,
-                              median, fastest, slowest, settings.runs, calls))
-    return results
+    return [Result.timed(case, "manurestore", device.type, variant, height, width, batch, measure(fn, device, settings))
+            for variant, fn in variants]
 
 
 def bench_albumentations(compose, case: str, height: int, width: int, count: int, settings: Settings) -> Result:
@@ -290,101 +241,37 @@ def bench_albumentations(compose, case: str, height: int, width: int, count: int
     means = [float(image.mean()) for image in out]
     if min(means) < 5.0:  # catches transforms that silently blank the image
         raise SystemExit(f"albumentations returned near-black images on {case} (means {means[:4]}…)")
-    median, fastest, slowest, calls = measure(run, torch.device("cpu"), settings)
-    return Result(case, "albumentations", "cpu", "per image, uint8 numpy", height, width, count,
-                  median, fastest, slowest, settings.runs, calls)
+    return Result.timed(case, "albumentations", "cpu", "per image, uint8 numpy", height, width, count,
+                        measure(run, torch.device("cpu"), settings))
 
 
 def per_op_timings(pipeline: Pipeline, entries, height: int, width: int, batch: int, device: torch.device,
                    settings: Settings) -> list[dict]:
     """Each op alone (through a one-step pipeline, so with its RNG set-up), and albumentations' equivalent."""
-    x = _to_float(torch.from_numpy(_test_images(height, width, batch, seed=2)).to(device))
+    x = to_batch(torch.from_numpy(_test_images(height, width, batch, seed=2)), device)
     seeds = list(range(batch))
     images = list(_test_images(height, width, batch, seed=2)) if entries else []
     albu = {name: transform for name, transform, _ in entries or []}
     rows = []
     for step in pipeline.steps:
         single = Pipeline([step])
-        ours, ours_fastest, _, _ = measure(lambda: single(x, seeds), device, settings)
+        ours = measure(lambda: single(x, seeds), device, settings)
         row = {"op": step.op.name, "device": device.type, "height": height, "width": width, "batch": batch,
-               "ours_ms_per_batch": 1e3 * ours, "ours_fastest_ms": 1e3 * ours_fastest,
+               "ours_ms_per_batch": 1e3 * ours.median, "ours_fastest_ms": 1e3 * ours.fastest,
                "albumentations_ms_per_batch": None, "albumentations_fastest_ms": None}
         if step.op.name in albu:
             import albumentations as A
 
             compose = A.Compose([albu[step.op.name]], seed=0)
-            theirs, theirs_fastest, _, _ = measure(lambda: [compose(image=image)["image"] for image in images],
-                                                   torch.device("cpu"), settings)
-            row["albumentations_ms_per_batch"] = 1e3 * theirs
-            row["albumentations_fastest_ms"] = 1e3 * theirs_fastest
+            theirs = measure(lambda: [compose(image=image)["image"] for image in images], torch.device("cpu"), settings)
+            row["albumentations_ms_per_batch"] = 1e3 * theirs.median
+            row["albumentations_fastest_ms"] = 1e3 * theirs.fastest
         rows.append(row)
     return rows
 
 
 # --------------------------------------------------------------------------------------------
-# Machine and report
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    info = {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": usable,
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    versions = {"torch": torch.__version__, "numpy": np.__version__}
-    for module in ("manurestore", "kornia", "albumentations", "cv2"):
-        try:
-            versions["opencv" if module == "cv2" else module] = __import__(module).__version__
-        except ImportError:
-            versions["opencv" if module == "cv2" else module] = None
-    if versions["opencv"] is not None:
-        import cv2
-
-        info["opencv_threads"] = cv2.getNumThreads()
-    if torch.cuda.is_available():
-        info["cuda"] = torch.version.cuda
-    info["versions"] = versions
-    return info
-
-
-def print_header(info: dict, settings: Settings, devices: list[torch.device]) -> None:
-    v = info["versions"]
-    print(f"manurestore {v['manurestore']} — degradation throughput, preset '{PRESET}' with every op firing (p=1)")
-    load = info["load_average"]
-    load_text = f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""
-    print(f"CPU   : {info['cpu']} — {info['usable_cpus']} usable of {info['logical_cpus']} logical CPUs{load_text}")
-    threads = f"torch threads {info['torch_threads']} (interop {info['torch_interop_threads']})"
-    if "opencv_threads" in info:
-        threads += f", OpenCV threads {info['opencv_threads']}"
-    print(f"threads: {threads}")
-    print(f"GPU   : {info['gpu'] + ' (CUDA ' + str(info.get('cuda')) + ')' if info['gpu'] else 'none seen by torch'}")
-    print("versions: " + ", ".join(f"{name} {version or 'not installed'}" for name, version in
-                                   [("python", info["python"])] + list(v.items())))
-    mode = "quick" if settings.quick else "full"
-    print(f"timing: {mode} — {settings.warmup} warm-up call(s), then the median of {settings.runs} timed runs, "
-          f"each ≥ {settings.min_run_s:g} s of back-to-back calls; devices: {', '.join(d.type for d in devices)}")
-    if load and info["usable_cpus"] and load[0] > 0.5 * info["usable_cpus"]:
-        print(f"warning: the machine looks busy (load {load[0]:.2f} on {info['usable_cpus']} CPUs); timings will be noisy "
-              "(--threads 1 suffers least from sharing the cores)")
-    print()
+# Report
 
 
 def _fmt(value: float) -> str:
@@ -419,7 +306,7 @@ def comparisons(results: list[Result]) -> tuple[list[dict], list[dict]]:
             targets.append({"target": f"≥{CPU_TARGET_RATIO:g}× albumentations at 256² on the CPU (with conversions)",
                             "value": ratio["ratio"], "met": ratio["ratio"] >= CPU_TARGET_RATIO})
     for r in results:
-        if r.side == "manurestore" and r.device == "cuda" and r.batch == 256 and r.variant.startswith("pipeline"):
+        if r.side == "manurestore" and r.device == "cuda" and r.batch == 256 and (r.height, r.width) == SMALL and r.variant.startswith("pipeline"):
             targets.append({"target": f"≥{CUDA_TARGET_IMAGES_PER_S:,.0f} img/s at 256² batch 256 on the GPU (pipeline)",
                             "value": r.images_per_s, "met": r.images_per_s >= CUDA_TARGET_IMAGES_PER_S})
     return ratios, targets
@@ -433,7 +320,7 @@ def print_comparisons(ratios: list[dict], targets: list[dict], have_albumentatio
         print()
     print("targets:")
     if not any("CPU" in t["target"] for t in targets):
-        why = "albumentations is not installed" if not have_albumentations else "the CPU was not measured"
+        why = "albumentations is not installed" if not have_albumentations else "the CPU was not measured at 256²"
         print(f"  ≥{CPU_TARGET_RATIO:g}× albumentations at 256² on the CPU: not measured ({why})")
     if not any("GPU" in t["target"] for t in targets):
         print(f"  ≥{CUDA_TARGET_IMAGES_PER_S:,.0f} img/s at 256² batch 256 on an NVIDIA GPU: not measured (no CUDA device used)")
@@ -460,43 +347,27 @@ def print_per_op(rows: list[dict]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 short timed runs per figure (about 10–20 s in all on an idle 2-core machine)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
-                        help="measure only this device (default: the CPU, and CUDA when torch sees it)")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write every figure to FILE")
+def parse_args(argv=None):
+    parser = base_parser(__doc__, quick="3 short timed runs per figure (about 10–20 s in all on an idle 2-core machine)")
     parser.add_argument("--per-op", action="store_true", help="also time each op alone, ours and albumentations'")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="set torch's and OpenCV's thread counts (default: leave them as they are)")
     parser.add_argument("--no-albumentations", action="store_true", help="measure our side only")
-    return parser.parse_args(argv)
+    return parse(parser, argv, smoke={"per_op": True})
 
 
 def main(argv=None) -> int:
-    began = time.perf_counter()
     args = parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda, but torch sees no CUDA device", file=sys.stderr)
-        return 2
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-        try:
-            import cv2
-
-            cv2.setNumThreads(args.threads)
-        except ImportError:
-            pass
-    devices = [torch.device(args.device)] if args.device else [torch.device("cpu")]
-    if args.device is None and torch.cuda.is_available():
-        devices.append(torch.device("cuda"))
-
-    if args.quick:
+    began = start(args)
+    measured = devices(args)
+    if args.smoke:
+        settings = Settings(quick=True, runs=1, warmup=1, min_run_s=0.0)
+    elif args.quick:
         settings = Settings(quick=True, runs=3, warmup=1, min_run_s=0.15)
     else:
         settings = Settings(quick=False, runs=7, warmup=3, min_run_s=1.0)
     info = machine_info()
-    print_header(info, settings, devices)
+    print_header(info, f"degradation throughput, preset '{PRESET}' with every op firing (p=1)", [
+        f"timing: {mode(args)} — {settings.warmup} warm-up call(s), then the median of {settings.runs} timed runs, "
+        f"each ≥ {settings.min_run_s:g} s of back-to-back calls; devices: {', '.join(d.type for d in measured)}"])
 
     pipeline = every_op_pipeline()
     compose, entries = None, None
@@ -511,12 +382,13 @@ def main(argv=None) -> int:
         print("albumentations is not installed (it is in the 'bench' extra: pip install 'manurestore[bench]');")
         print("printing manurestore's figures only.\n")
 
-    cases = [(f"{SMALL[1]}x{SMALL[0]} RGB b16", SMALL, 16), (f"{PAGE[1]}x{PAGE[0]} RGB page b1", PAGE, 1)]
+    small, page = (SMOKE_SMALL, SMOKE_PAGE) if args.smoke else (SMALL, PAGE)
+    cases = [(f"{small[1]}x{small[0]} RGB b16", small, 16), (f"{page[1]}x{page[0]} RGB page b1", page, 1)]
+    gpu_case = (f"{small[1]}x{small[0]} RGB b256", small, 256)
     results: list[Result] = []
     per_op: list[dict] = []
-    for device in devices:
-        device_cases = cases + ([(f"{SMALL[1]}x{SMALL[0]} RGB b256", SMALL, 256)] if device.type == "cuda" else [])
-        for label, (height, width), batch in device_cases:
+    for device in measured:
+        for label, (height, width), batch in cases + ([gpu_case] if device.type == "cuda" else []):
             results += bench_ours(pipeline, label, height, width, batch, device, settings)
             if args.per_op:
                 per_op += per_op_timings(pipeline, entries if device.type == "cpu" else None,
@@ -525,7 +397,7 @@ def main(argv=None) -> int:
         for label, (height, width), batch in cases:
             results.append(bench_albumentations(compose, label, height, width, batch, settings))
     # The cases in the order they were defined; within one, ours (CPU, then CUDA) before albumentations.
-    order = {label: i for i, label in enumerate([c[0] for c in cases] + [f"{SMALL[1]}x{SMALL[0]} RGB b256"])}
+    order = {label: i for i, (label, _, _) in enumerate(cases + [gpu_case])}
     results.sort(key=lambda r: (order[r.case], r.side != "manurestore", r.device != "cpu"))
 
     print_results(results)
@@ -533,21 +405,11 @@ def main(argv=None) -> int:
     print_comparisons(ratios, targets, have_albumentations and not args.no_albumentations)
     if per_op:
         print_per_op(per_op)
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    if load:
-        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"benchmark wall time: {time.perf_counter() - began:.1f} s")
-
-    if args.json is not None:
-        report = {
-            "preset": PRESET, "every_op_fires": True, "machine": info,
-            "settings": asdict(settings), "albumentations_equivalents": {n: note for n, _, note in entries or []},
-            "results": [r.row() for r in results], "ratios": ratios, "targets": targets, "per_op": per_op,
-            "load_average_end": list(load) if load else None,
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+    finish(began, args.json, {
+        "preset": PRESET, "every_op_fires": True, "machine": info,
+        "settings": asdict(settings), "albumentations_equivalents": {n: note for n, _, note in entries or []},
+        "results": [r.row() for r in results], "ratios": ratios, "targets": targets, "per_op": per_op,
+    })
     return 0
 
 

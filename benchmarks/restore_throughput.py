@@ -5,6 +5,7 @@
     python benchmarks/restore_throughput.py --quick         # a smoke run, no big page (~1 min on 2 busy cores)
     python benchmarks/restore_throughput.py --device cuda --json restore.json
     python benchmarks/restore_throughput.py --models vit-tiny --big            # only the CPU model, with the 6000×4000 page
+    python benchmarks/restore_throughput.py --smoke         # vit-tiny on a 512×384 page, "big" page 768×512
 
 The page is a synthetic paper folio, 2048×1536 (3.1 MP), restored with tiles of 256 px, the tiler's default
 overlap (1/8 of the tile: 32 px) and batches of 8 tiles; fp32 on the CPU, bf16 on CUDA (--precision auto).
@@ -23,28 +24,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import (Spread, base_parser, devices, finish, machine_info, mode, model_names, parse, print_header,
+                    repeat_wall, start)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from degrade_throughput import machine_info  # noqa: E402  (the shared header: CPU, threads, GPU, versions, load)
-from timing import Spread, _sync  # noqa: E402
-
-from manurestore.inference.tiling import TiledRestorer, mirror_pad, tile_starts  # noqa: E402
-from manurestore.models.registry import build_model, count_flops, count_parameters, list_models  # noqa: E402
-from manurestore.training.trainer import resolve_precision  # noqa: E402
+from manurestore.batches import to_batch
+from manurestore.devices import resolve_precision
+from manurestore.inference.tiling import TiledRestorer, mirror_pad, tile_starts
+from manurestore.models.registry import build_model, count_flops, count_parameters
 
 PAGE = (2048, 1536)  # (width, height) of the synthetic paper page
 BIG = (6000, 4000)  # (width, height) of the big page, for peak RSS
+SMOKE_BIG = (768, 512)  # --smoke: the same fresh process, on a small page
 TILE = 256
 BATCH = 8
 CPU_MODEL = "vit-tiny"  # recommended for CPUs
@@ -64,13 +65,19 @@ class Identity(torch.nn.Module):
 # Pages and tiles
 
 
+@cache
+def _rendered(seed: int) -> np.ndarray:
+    """The 2048×1536 page, rendered once: the timed page and the big page both start from it."""
+    from manurestore.data.synth import generate_page
+
+    return generate_page(seed, "paper", PAGE)
+
+
 def make_page(width: int, height: int, seed: int = 3) -> tuple[np.ndarray, str]:
     """A synthetic paper page, uint8 H×W×3: rendered at 2048×1536 and resized when another size is asked for."""
     from PIL import Image
 
-    from manurestore.data.synth import generate_page
-
-    page = generate_page(seed, "paper", PAGE)
+    page = _rendered(seed)
     if (width, height) == PAGE:
         return page, f"synthetic paper page {PAGE[0]}×{PAGE[1]} (seed {seed})"
     resized = np.asarray(Image.fromarray(page).resize((width, height), Image.BICUBIC))
@@ -103,18 +110,12 @@ def probe_tiles(page: np.ndarray, tile: int, overlap: int, count: int) -> torch.
 
 
 def time_page(restorer: TiledRestorer, page: np.ndarray, device: torch.device, runs: int, warmup: int) -> Spread:
-    for _ in range(warmup):
-        restorer.restore(page)
-    times = []
-    for _ in range(runs):
-        _sync(device)
-        begin = time.perf_counter()
+    def restore() -> None:
         out = restorer.restore(page)  # returns a host array: the work is done when it returns
-        _sync(device)
-        times.append(time.perf_counter() - begin)
-    if out.shape != page.shape or out.dtype != np.uint8:
-        raise SystemExit(f"restore returned {out.shape} {out.dtype} for a {page.shape} page")
-    return Spread.of(times)
+        if out.shape != page.shape or out.dtype != np.uint8:
+            raise SystemExit(f"restore returned {out.shape} {out.dtype} for a {page.shape} page")
+
+    return repeat_wall(restore, device, runs, warmup)
 
 
 def time_tiles(model: torch.nn.Module, tiles_u8: torch.Tensor, device: torch.device, dtype: torch.dtype,
@@ -122,23 +123,17 @@ def time_tiles(model: torch.nn.Module, tiles_u8: torch.Tensor, device: torch.dev
     """Seconds for the model on one batch of tiles, as TiledRestorer feeds it (inference mode, autocast)."""
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else None
 
-    def once() -> float:
-        _sync(device)
-        begin = time.perf_counter()
+    def once() -> None:
         with torch.inference_mode():
-            batch = tiles_u8.to(device).permute(0, 3, 1, 2).float().div_(255.0)
+            batch = to_batch(tiles_u8, device)
             if autocast is not None:
                 with autocast:
                     out = model(batch)
             else:
                 out = model(batch)
             out.float().clamp_(0.0, 1.0)
-        _sync(device)
-        return time.perf_counter() - begin
 
-    for _ in range(warmup):
-        once()
-    return Spread.of([once() for _ in range(runs)])
+    return repeat_wall(once, device, runs, warmup)
 
 
 @dataclass
@@ -248,8 +243,6 @@ def _maxrss_mb() -> float:
 
 def rss_child(args) -> int:
     """Run in a fresh process: restore the page in args.rss_child (.npy) and print one JSON line."""
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     dtype = resolve_precision(args.precision, device)
     model = build_model(args.cpu_model, img_size=args.tile).eval()
@@ -285,7 +278,7 @@ def expected_memory_mb(height: int, width: int, tile: int, overlap: int, batch: 
 
 
 def bench_big(args, overlap: int) -> dict:
-    width, height = BIG
+    width, height = SMOKE_BIG if args.smoke else BIG
     page, label = make_page(width, height)
     with tempfile.TemporaryDirectory(prefix="manurestore-restore-bench-") as tmp:
         path = Path(tmp) / "big.npy"
@@ -309,28 +302,6 @@ def bench_big(args, overlap: int) -> dict:
 
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-def print_header(info: dict, args, devices: list[torch.device], page_label: str, overlap: int) -> None:
-    v = info["versions"]
-    print(f"manurestore {v['manurestore']} — restoration throughput through TiledRestorer")
-    load = info["load_average"]
-    load_text = f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""
-    print(f"CPU   : {info['cpu']} — {info['usable_cpus']} usable of {info['logical_cpus']} logical CPUs{load_text}")
-    print(f"threads: torch threads {info['torch_threads']} (interop {info['torch_interop_threads']})")
-    print(f"GPU   : {info['gpu'] + ' (CUDA ' + str(info.get('cuda')) + ')' if info['gpu'] else 'none seen by torch'}")
-    print("versions: " + ", ".join(f"{name} {version or 'not installed'}" for name, version in
-                                   [("python", info["python"])] + list(v.items())))
-    precisions = ", ".join(f"{d.type} {str(resolve_precision(args.precision, d)).removeprefix('torch.')}" for d in devices)
-    print(f"setup : {page_label}; tile {args.tile}, overlap {overlap}, batch {args.batch_size} tiles; "
-          f"precision {args.precision} → {precisions}; fresh weights")
-    mode = "quick" if args.quick else "full"
-    print(f"timing: {mode} — medians of whole-page restorations after a warm-up (fastest–slowest in brackets); "
-          "rows marked * are extrapolated from a probe batch of tiles")
-    if load and info["usable_cpus"] and load[0] > 0.5 * info["usable_cpus"]:
-        print(f"warning: the machine looks busy (load {load[0]:.2f} on {info['usable_cpus']} CPUs); timings will be noisy "
-              "(--threads 1 suffers least from sharing the cores)")
-    print()
 
 
 def print_rows(rows: list[Row], tilers: dict[str, tuple[Spread, float, int]]) -> None:
@@ -403,11 +374,8 @@ def print_big(big: dict) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer runs, extrapolate pages over 10 s, no big page")
+    parser = base_parser(__doc__, quick="fewer runs, extrapolate pages over 10 s, no big page")
     parser.add_argument("--models", default=None, help="comma-separated registry names (default: all)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
-                        help="measure only this device (default: the CPU, and CUDA when torch sees it)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="auto: fp32 on the CPU, bf16 on GPUs that support it")
     parser.add_argument("--tile", type=int, default=TILE)
@@ -416,35 +384,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--page", default=f"{PAGE[0]}x{PAGE[1]}", help="WIDTHxHEIGHT of the timed page (default %(default)s)")
     parser.add_argument("--cpu-model", default=CPU_MODEL, help="the model recommended for CPUs (the CPU target, --big)")
     parser.add_argument("--big", action=argparse.BooleanOptionalAction, default=None,
-                        help="restore a 6000×4000 page with --cpu-model for peak RSS (default: on, off with --quick)")
+                        help="restore a 6000×4000 page (768×512 with --smoke) with --cpu-model for peak RSS "
+                             "(default: on, off with --quick)")
     parser.add_argument("--probe-tiles", type=int, default=2, help="tiles timed for vit-base on the CPU (default 2)")
     parser.add_argument("--max-page-s", type=float, default=None,
                         help="extrapolate any model whose page would take longer (default 60 s; 10 s with --quick)")
     parser.add_argument("--no-extrapolate", action="store_true", help="restore every page in full, vit-base on the CPU too")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as it is)")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write every figure to FILE")
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    return parse(parser, argv, smoke={"models": CPU_MODEL, "page": "512x384", "big": True})
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    began = start(args)
     if args.rss_child:
         return rss_child(args)
-    began = time.perf_counter()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda, but torch sees no CUDA device", file=sys.stderr)
-        return 2
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    devices = [torch.device(args.device)] if args.device else [torch.device("cpu")]
-    if args.device is None and torch.cuda.is_available():
-        devices.append(torch.device("cuda"))
-    models = [m.strip() for m in args.models.split(",")] if args.models else list_models()
-    unknown = [m for m in models + [args.cpu_model] if m not in list_models()]
-    if unknown:
-        print(f"error: unknown model(s) {unknown}; choose from {list_models()}", file=sys.stderr)
-        return 2
+    measured = devices(args)
+    models = model_names(args.models, args.cpu_model)
     try:
         width, height = (int(v) for v in args.page.lower().replace("×", "x").split("x"))
     except ValueError:
@@ -455,12 +411,17 @@ def main(argv=None) -> int:
 
     info = machine_info()
     page, page_label = make_page(width, height)
-    print_header(info, args, devices, page_label, overlap)
+    precisions = ", ".join(f"{d.type} {str(resolve_precision(args.precision, d)).removeprefix('torch.')}" for d in measured)
+    print_header(info, "restoration throughput through TiledRestorer", [
+        f"setup : {page_label}; tile {args.tile}, overlap {overlap}, batch {args.batch_size} tiles; "
+        f"precision {args.precision} → {precisions}; fresh weights",
+        f"timing: {mode(args)} — medians of whole-page restorations after a warm-up (fastest–slowest in brackets); "
+        "rows marked * are extrapolated from a probe batch of tiles"])
 
     rows: list[Row] = []
     tilers: dict[str, tuple[Spread, float, int]] = {}
     megapixels = height * width / 1e6
-    for device in devices:
+    for device in measured:
         tiler = tiler_alone(args, device, page, overlap)
         tilers[device.type] = (tiler, megapixels, tile_count(height, width, args.tile, overlap))
         rows += bench_device(args, device, page, page_label, models, tiler, overlap)
@@ -472,23 +433,13 @@ def main(argv=None) -> int:
     if big:
         big_result = bench_big(args, overlap)
         print_big(big_result)
-
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    if load:
-        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"benchmark wall time: {time.perf_counter() - began:.1f} s")
-    if args.json is not None:
-        report = {
-            "machine": info, "page": page_label, "megapixels": megapixels,
-            "settings": {"tile": args.tile, "overlap": overlap, "batch_size": args.batch_size,
-                         "precision": args.precision, "quick": args.quick, "cpu_model": args.cpu_model},
-            "tiler_alone": {d: {**asdict(s), "s_per_mp": s.median / mp, "tiles": n} for d, (s, mp, n) in tilers.items()},
-            "results": [r.as_dict() for r in rows], "targets": found, "big_page": big_result,
-            "load_average_end": list(load) if load else None,
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+    finish(began, args.json, {
+        "machine": info, "page": page_label, "megapixels": megapixels,
+        "settings": {"tile": args.tile, "overlap": overlap, "batch_size": args.batch_size,
+                     "precision": args.precision, "quick": args.quick, "cpu_model": args.cpu_model},
+        "tiler_alone": {d: {**asdict(s), "s_per_mp": s.median / mp, "tiles": n} for d, (s, mp, n) in tilers.items()},
+        "results": [r.as_dict() for r in rows], "targets": found, "big_page": big_result,
+    })
     return 0
 
 

@@ -6,6 +6,7 @@
     python benchmarks/train_throughput.py --device cuda --json train.json   # vit-tiny, vit-base; projection of the recipe
     python benchmarks/train_throughput.py --device cuda --models vit-base --compile
     python benchmarks/train_throughput.py --breakdown        # also split the model step (forward, loss terms, backward, AdamW)
+    python benchmarks/train_throughput.py --smoke            # vit-tiny, 64² crops, batch 2, one step; --breakdown, --epoch-overhead
 
 A step is `Trainer.train_step` itself, fed by `Trainer._loader` as `manurestore train` feeds it: uint8 crops from
 a PageStore of synthetic pages (written as PNG to a temporary folder and loaded as the trainer loads them) →
@@ -20,8 +21,8 @@ Figures:
                     step count (CUDA, no synchronisation inside a run), data loading included; images/s from it.
   within the step — the same steps instrumented: the loader's next batch, uint8→device→float, the degradation
                     and the rest (the model step) are timed with a synchronize at each boundary on CUDA (the
-                    script wraps `uint8_to_float` and `Trainer.degrade` to take the marks; library code is
-                    unchanged). On the CPU nothing runs asynchronously, so these *are* the timed steps.
+                    script wraps the trainer's `to_batch` and `Trainer.degrade` to take the marks; library code
+                    is unchanged). On the CPU nothing runs asynchronously, so these *are* the timed steps.
   separately      — the loader alone (one epoch of batches), conversion + degradation alone (a fixed batch,
                     repeated), and on CUDA the model step alone (train_step on a cached, already degraded batch).
 Target printed beside the shares: data + degradation ≤ 10 % of the step time. On CUDA, for vit-base, the
@@ -31,10 +32,7 @@ measured step time is also turned into the projected wall time of the seed's ful
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -43,18 +41,20 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
+from common import (Spread, base_parser, finish, machine_info, mode, model_names, parse, print_header, repeat_call,
+                    repeat_wall, start, sync)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from degrade_throughput import machine_info  # noqa: E402  (the shared header: CPU, threads, GPU, versions, load)
-from timing import Spread, _sync, repeat_call  # noqa: E402
-
-import manurestore.training.trainer as trainer_module  # noqa: E402
-from manurestore.data.dataset import CropDataset, PageStore, validation_crops  # noqa: E402
-from manurestore.data.synth import generate_page, page_seed  # noqa: E402
-from manurestore.models.registry import count_parameters, list_models  # noqa: E402
-from manurestore.training.config import TrainConfig  # noqa: E402
-from manurestore.training.losses import VGG16_FILENAME, VGGFeatures  # noqa: E402
-from manurestore.training.trainer import Trainer, TrainData, lr_at, resolve_precision, uint8_to_float  # noqa: E402
+import manurestore.training.trainer as trainer_module
+from manurestore.batches import to_batch
+from manurestore.data.dataset import CropDataset, PageStore, validation_crops
+from manurestore.data.synth import generate_page, page_seed
+from manurestore.degradations.pipeline import Pipeline
+from manurestore.devices import resolve_precision
+from manurestore.models.registry import count_parameters
+from manurestore.training.config import TrainConfig
+from manurestore.training.data import TrainData
+from manurestore.training.losses import VGG16_FILENAME, VGGFeatures
+from manurestore.training.trainer import Trainer, lr_at
 
 PRESET = "aged"
 TARGET_DATA_SHARE = 0.10  # data + degradation ≤ 10 % of the step time
@@ -115,17 +115,17 @@ def build_trainer(bench: Bench, model: str) -> Trainer:
         data=bench.tmp / "pages", model=model, batch_size=bench.batch_size, crop=bench.crop,
         crops_per_image=bench.crops_per_image, precision=bench.precision, compile=bench.compile,
         vgg_weights=bench.vgg_path, workers=bench.workers, run_dir=bench.tmp / f"run-{model}", epochs=100,
-        device=bench.device.type, preset=PRESET,
+        device=bench.device.type, preset=PRESET, page_context=False,  # times the tiles; the page branch is separate
     )
     train = CropDataset(bench.store, crop=cfg.crop, crops_per_image=cfg.crops_per_image, augment=cfg.augment,
                         seed=cfg.seed)
-    val_u8, val_seeds = validation_crops(bench.store, cfg.crop, cfg.seed)
-    val_clean = uint8_to_float(val_u8, bench.device)
-    from manurestore.degradations.pipeline import Pipeline
-
+    crops = validation_crops(bench.store, cfg.crop, cfg.seed)
+    val_u8, val_seeds = crops.clean, crops.seeds
+    val_clean = to_batch(val_u8, bench.device)
+    pipeline = Pipeline.from_preset(PRESET)  # as build_train_data: one pipeline for validation and training
     with torch.no_grad():
-        val_degraded = Pipeline.from_preset(PRESET)(val_clean, torch.tensor(val_seeds, dtype=torch.int64))
-    data = TrainData(train, val_degraded, val_clean, "benchmark", [])
+        val_degraded = pipeline(val_clean, torch.tensor(val_seeds, dtype=torch.int64))
+    data = TrainData(train, val_degraded, val_clean, "benchmark", [], pipeline=pipeline)
     warnings: list[str] = []
     trainer = Trainer(cfg, data, bench.device, on_event=lambda kind, payload: warnings.append(payload.get("message", "")))
     if trainer.loss_fn.vgg is None or trainer.loss_fn.perceptual_weight <= 0:
@@ -147,7 +147,7 @@ def batches(trainer: Trainer) -> Iterator:
 
 
 class Probe:
-    """Wraps `uint8_to_float` (the trainer module's global) and `Trainer.degrade` to time them inside train_step.
+    """Wraps `to_batch` (as the trainer module imported it) and `Trainer.degrade` to time them inside train_step.
 
     With `cached` set, they return a fixed clean / degraded batch instead: train_step is then the model step alone.
     """
@@ -157,31 +157,31 @@ class Probe:
         self.active = False
         self.cached: tuple[torch.Tensor, torch.Tensor] | None = None
         self.marks: dict[str, float] = {}
-        self._convert = trainer_module.uint8_to_float
+        self._convert = trainer_module.to_batch
         self._degrade = trainer.degrade
 
-    def convert(self, batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    def convert(self, batch, device: torch.device) -> torch.Tensor:
         out = self.cached[0] if self.cached is not None else self._convert(batch, device)
         if self.active:
-            _sync(self.device)
+            sync(self.device)
             self.marks["converted"] = time.perf_counter()
         return out
 
     def degrade(self, clean: torch.Tensor, seeds) -> torch.Tensor:
         out = self.cached[1] if self.cached is not None else self._degrade(clean, seeds)
         if self.active:
-            _sync(self.device)
+            sync(self.device)
             self.marks["degraded"] = time.perf_counter()
         return out
 
     @contextmanager
     def installed(self):
-        trainer_module.uint8_to_float = self.convert
+        trainer_module.to_batch = self.convert
         self.trainer.degrade = self.degrade
         try:
             yield self
         finally:
-            trainer_module.uint8_to_float = self._convert
+            trainer_module.to_batch = self._convert
             del self.trainer.degrade  # back to the class's method
 
 
@@ -229,26 +229,26 @@ def bench_model(bench: Bench, name: str, plan: dict, breakdown: bool, epoch_over
 
     with probe.installed():
         # First step apart (oneDNN / cuDNN set-up, torch.compile), then the other warm-ups.
-        _sync(device)
+        sync(device)
         begin = time.perf_counter()
         parts = trainer.train_step(next(source))
-        _sync(device)
+        sync(device)
         first_step = time.perf_counter() - begin
         for _ in range(plan["warmup"] - 1):
             parts = trainer.train_step(next(source))
-        _sync(device)
+        sync(device)
 
         # Instrumented steps: data | convert | degrade | model, a sync at each boundary on CUDA.
         probe.active = True
         phases: dict[str, list[float]] = {k: [] for k in ("data", "convert", "degrade", "model", "total")}
         shares = []
         for _ in range(plan["steps"]):
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
             batch = next(source)
             t1 = time.perf_counter()
             parts = trainer.train_step(batch)
-            _sync(device)
+            sync(device)
             t3 = time.perf_counter()
             converted, degraded = probe.marks["converted"], probe.marks["degraded"]
             for key, value in (("data", t1 - t0), ("convert", converted - t1), ("degrade", degraded - converted),
@@ -273,25 +273,20 @@ def bench_model(bench: Bench, name: str, plan: dict, breakdown: bool, epoch_over
             step = within["total"]
 
         # Separately: the loader alone, then conversion + degradation alone on one batch.
-        data_times = []
-        for _ in range(plan["data_batches"]):
-            t0 = time.perf_counter()
-            next(source)
-            data_times.append(time.perf_counter() - t0)
-        data_alone = Spread.of(data_times)
+        data_alone = repeat_wall(lambda: next(source), torch.device("cpu"), plan["data_batches"], 0)
         clean_u8, seeds = next(source)
         if device.type == "cuda":
             clean_u8 = clean_u8.pin_memory()
 
         def prep():
-            return trainer.degrade(uint8_to_float(clean_u8, device), seeds)
+            return trainer.degrade(to_batch(clean_u8, device), seeds)
 
         prep_alone = repeat_call(prep, device, plan["prep_runs"], 2, plan["prep_min_s"])
 
         # The model step alone (CUDA): train_step on a cached degraded batch.
         model_alone = None
         if device.type == "cuda":
-            clean = uint8_to_float(clean_u8, device)
+            clean = to_batch(clean_u8, device)
             probe.cached = (clean, trainer.degrade(clean, seeds))
             model_alone = repeat_call(lambda: trainer.train_step((clean_u8, seeds)), device, plan["runs"], 2, plan["prep_min_s"])
             probe.cached = None
@@ -330,17 +325,17 @@ def step_breakdown(trainer: Trainer, batch, device: torch.device, dtype: torch.d
     """
     loss_fn = trainer.loss_fn
     clean_u8, seeds = batch
-    clean = uint8_to_float(clean_u8, device)
+    clean = to_batch(clean_u8, device)
     degraded = trainer.degrade(clean, seeds)
     autocast = torch.autocast(device_type=device.type, dtype=dtype) if dtype != torch.float32 else None
-    from manurestore.training.metrics import ssim_map
+    from manurestore.metrics import ssim_map
 
     times: dict[str, list[float]] = {k: [] for k in ("forward", "l1", "perceptual", "ssim", "backward", "clip", "adamw")}
     for index in range(steps + 1):  # the first is a warm-up
         marks = []
 
         def mark():
-            _sync(device)
+            sync(device)
             marks.append(time.perf_counter())
 
         mark()
@@ -379,10 +374,10 @@ def step_breakdown(trainer: Trainer, batch, device: torch.device, dtype: torch.d
 def epoch_costs(trainer: Trainer, device: torch.device) -> dict[str, float]:
     """Seconds of the per-epoch work Trainer.run adds: validate() (32 crops) and save() (state.pt + last.safetensors)."""
     trainer.validate()  # warm-up (eval shapes)
-    _sync(device)
+    sync(device)
     begin = time.perf_counter()
     trainer.validate()
-    _sync(device)
+    sync(device)
     validate = time.perf_counter() - begin
     begin = time.perf_counter()
     trainer.save("benchmark")
@@ -401,32 +396,6 @@ def _ms(seconds: float) -> str:
 
 def _spread(s: Spread) -> str:
     return f"{_ms(s.median)} ms ({_ms(s.fastest)}–{_ms(s.slowest)}, n={s.count})"
-
-
-def print_header(info: dict, args, bench: Bench, vgg_note: str) -> None:
-    v = info["versions"]
-    print(f"manurestore {v['manurestore']} — training throughput: Trainer.train_step, preset '{PRESET}', perceptual + SSIM on")
-    load = info["load_average"]
-    load_text = f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""
-    print(f"CPU   : {info['cpu']} — {info['usable_cpus']} usable of {info['logical_cpus']} logical CPUs{load_text}")
-    print(f"threads: torch threads {info['torch_threads']} (interop {info['torch_interop_threads']}); "
-          f"DataLoader workers {bench.workers}")
-    print(f"GPU   : {info['gpu'] + ' (CUDA ' + str(info.get('cuda')) + ')' if info['gpu'] else 'none seen by torch'}")
-    print("versions: " + ", ".join(f"{name} {version or 'not installed'}" for name, version in
-                                   [("python", info["python"])] + list(v.items())))
-    print(f"setup : device {bench.device}, precision {bench.precision} → "
-          f"{str(resolve_precision(bench.precision, bench.device)).removeprefix('torch.')}, crop {bench.crop}², batch "
-          f"{bench.batch_size}, {len(bench.store)} synthetic pages × {bench.crops_per_image} crops = "
-          f"{len(bench.store) * bench.crops_per_image} crops per epoch (the seed's data set: {SEED_IMAGES} images)"
-          f"{', torch.compile' if bench.compile else ''}")
-    print(f"VGG16 : {vgg_note}")
-    mode = "quick" if args.quick else "full"
-    print(f"timing: {mode} — per model: warm-up steps then timed steps (see each model's line); medians, "
-          "fastest–slowest in brackets")
-    if load and info["usable_cpus"] and load[0] > 0.5 * info["usable_cpus"]:
-        print(f"warning: the machine looks busy (load {load[0]:.2f} on {info['usable_cpus']} CPUs); timings will be noisy "
-              "(--threads 1 suffers least from sharing the cores)")
-    print()
 
 
 def print_result(r: ModelResult, plan: dict) -> None:
@@ -507,10 +476,9 @@ def print_projection(p: dict, gpu: str | None) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="few steps; 128² crops unless --crop is given")
+    parser = base_parser(__doc__, quick="few steps; 128² crops unless --crop is given",
+                         device="default: cuda when torch sees one, else cpu")
     parser.add_argument("--models", default="vit-tiny,vit-base", help="comma-separated registry names (default: %(default)s)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when torch sees one, else cpu")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="auto: bf16 on GPUs that support it, else fp32 (resolve_precision)")
     parser.add_argument("--crop", type=int, default=None, help="crop side (default 256; 128 with --quick)")
@@ -523,9 +491,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epoch-overhead", action="store_true",
                         help="also time validate() and save() once (always on CUDA for vit-base)")
     parser.add_argument("--pages", type=int, default=None, help="synthetic pages in the store (default 8; 4 with --quick)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as it is)")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write every figure to FILE")
-    return parser.parse_args(argv)
+    return parse(parser, argv, smoke={"models": "vit-tiny", "crop": 64, "batch_size": 2, "pages": 1, "steps": 1,
+                                          "breakdown": True, "epoch_overhead": True})
 
 
 def make_plan(args, device: torch.device, model: str) -> dict:
@@ -543,25 +510,18 @@ def make_plan(args, device: torch.device, model: str) -> dict:
     else:
         plan = {"warmup": 1, "steps": 2 if slow else 5, "runs": 1, "steps_per_run": 1, "data_batches": 26,
                 "prep_runs": 5, "prep_min_s": 0.5, "breakdown_steps": 1 if slow else 2}
+    if args.smoke:
+        plan.update(warmup=1, runs=1, steps_per_run=1, data_batches=2, prep_runs=1, prep_min_s=0.0, breakdown_steps=1)
     if args.steps is not None:
         plan["steps"] = args.steps
     return plan
 
 
 def main(argv=None) -> int:
-    began = time.perf_counter()
     args = parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda, but torch sees no CUDA device", file=sys.stderr)
-        return 2
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    began = start(args)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in list_models()]
-    if unknown:
-        print(f"error: unknown model(s) {unknown}; choose from {list_models()}", file=sys.stderr)
-        return 2
+    models = model_names(args.models)
     crop = args.crop or (128 if args.quick else 256)
     pages = args.pages or (4 if args.quick else 8)
     crops_per_image = max(1, math.ceil(SEED_IMAGES / pages))
@@ -582,7 +542,15 @@ def main(argv=None) -> int:
                       args.precision, args.compile, args.workers)
         if len(store) * crops_per_image < args.batch_size:
             raise SystemExit("fewer crops per epoch than one batch")
-        print_header(info, args, bench, vgg_note)
+        print_header(info, f"training throughput: Trainer.train_step, preset '{PRESET}', perceptual + SSIM on", [
+            f"setup : device {bench.device}, precision {bench.precision} → "
+            f"{str(resolve_precision(bench.precision, bench.device)).removeprefix('torch.')}, crop {bench.crop}², batch "
+            f"{bench.batch_size}, {len(bench.store)} synthetic pages × {bench.crops_per_image} crops = "
+            f"{len(bench.store) * bench.crops_per_image} crops per epoch (the seed's data set: {SEED_IMAGES} images)"
+            f"{', torch.compile' if bench.compile else ''}",
+            f"VGG16 : {vgg_note}",
+            f"timing: {mode(args)} — per model: warm-up steps then timed steps (see each model's line); medians, "
+            "fastest–slowest in brackets"], threads_note=f"; DataLoader workers {bench.workers}")
 
         results, projections = [], []
         for name in models:
@@ -609,25 +577,15 @@ def main(argv=None) -> int:
         print(f"  {p['model']:<10} full recipe < {RECIPE_TARGET_S:.0f} s on one H100: {p['steps_s']:,.1f} s — "
               f"{'MET' if p['met'] else 'NOT MET'}")
     print()
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    if load:
-        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"benchmark wall time: {time.perf_counter() - began:.1f} s")
-
-    if args.json is not None:
-        report = {
-            "preset": PRESET, "machine": info, "vgg16": vgg_note,
-            "settings": {"device": device.type, "precision": args.precision, "crop": crop, "batch_size": args.batch_size,
-                         "pages": pages, "crops_per_image": crops_per_image, "workers": args.workers,
-                         "compile": args.compile, "quick": args.quick},
-            "results": [{**asdict(r), "plan": plan, "images_per_s": r.images_per_s,
-                         "separate_share_data_degrade": r.separate_share} for r, plan in results],
-            "recipe": RECIPE, "projections": projections,
-            "target_data_share": TARGET_DATA_SHARE, "load_average_end": list(load) if load else None,
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+    finish(began, args.json, {
+        "preset": PRESET, "machine": info, "vgg16": vgg_note,
+        "settings": {"device": device.type, "precision": args.precision, "crop": crop, "batch_size": args.batch_size,
+                     "pages": pages, "crops_per_image": crops_per_image, "workers": args.workers,
+                     "compile": args.compile, "quick": args.quick},
+        "results": [{**asdict(r), "plan": plan, "images_per_s": r.images_per_s,
+                     "separate_share_data_degrade": r.separate_share} for r, plan in results],
+        "recipe": RECIPE, "projections": projections, "target_data_share": TARGET_DATA_SHARE,
+    })
     return 0
 
 
