@@ -64,23 +64,38 @@ def test_default_sizes_per_kind():
         assert w == 1024 and 464 <= h <= 560 and h % 16 == 0
 
 
+_LUMA = np.float32([0.299, 0.587, 0.114])
+
+
+def _surface_colour(page: np.ndarray) -> np.ndarray:
+    """The leaf's or paper's colour as painted, light included: the middle of the page, ink and holes left out."""
+    h, w, _ = page.shape
+    band = page[int(h * 0.35):int(h * 0.65), int(w * 0.2):int(w * 0.8)].reshape(-1, 3).astype(np.float32)
+    lum = band @ _LUMA
+    low, high = np.percentile(lum, [40, 90])
+    return np.median(band[(lum >= low) & (lum <= high)], axis=0)
+
+
 @pytest.fixture(scope="module")
 def full_pages():
     """One default-size page of each kind (the only full-size renders in this file)."""
     return {kind: synth.render_page(4, kind) for kind in synth.KINDS}
 
 
-def test_palm_leaf_is_a_long_narrow_leaf_on_a_dark_ground(full_pages):
+def test_palm_leaf_is_a_long_narrow_leaf_on_its_backdrop(full_pages):
     page, info = full_pages["palm-leaf"]
     h, w, _ = page.shape
     assert w / h >= 4
-    lum = page.astype(np.float32).mean(axis=2)
-    corners = np.concatenate([lum[:8, :8].ravel(), lum[-8:, -8:].ravel()])
-    middle_row = lum[h // 2, w // 4: 3 * w // 4]
-    assert corners.mean() < 90  # backdrop: dark table or cloth
-    assert np.percentile(middle_row, 75) > 120  # tan leaf
+    rgb = page.astype(np.float32)
+    corners = np.concatenate([rgb[:8, :8].reshape(-1, 3), rgb[-8:, -8:].reshape(-1, 3)])
+    ground = np.median(corners, axis=0)
+    leaf = np.asarray(info["colour"], np.float32)
+    # the backdrop stands apart from the leaf (the painter keeps them 45 grey levels apart, before texture and light)
+    assert abs(float((ground - leaf) @ _LUMA)) > 35, (ground, leaf, info["backdrop"])
+    # the middle of the page is the leaf, in its own colour (ink and string holes aside)
+    assert np.abs(_surface_colour(page) - leaf).max() < 20
     # the leaf spans most of the width but not the whole height
-    leafy = lum > 110
+    leafy = np.abs(rgb - ground).max(axis=2) > 30
     cols = np.flatnonzero(leafy.mean(axis=0) > 0.2)
     rows = np.flatnonzero(leafy.mean(axis=1) > 0.2)
     assert cols[-1] - cols[0] > 0.85 * w
@@ -88,15 +103,72 @@ def test_palm_leaf_is_a_long_narrow_leaf_on_a_dark_ground(full_pages):
     assert 4 <= len(info["lines"]) <= 8 and info["holes"] in (1, 2)
 
 
-def test_paper_folio_is_cream_with_red_rules_and_ink(full_pages):
+def test_paper_folio_is_pale_with_red_rules_and_ink(full_pages):
     page, info = full_pages["paper"]
     rgb = page.astype(np.int32)
     lum = rgb.mean(axis=2)
-    assert np.median(lum) > 170  # cream to buff paper
-    reddish = (rgb[..., 0] - rgb[..., 2] > 70) & (rgb[..., 0] > 120)
+    assert np.median(lum) > 150  # white, cream, buff or grey paper, or parchment: all paler than the ink
+    reddish = (rgb[..., 0] - rgb[..., 2] > 70) & (rgb[..., 0] > 120) & (rgb[..., 1] < rgb[..., 0] * 0.6)
     assert reddish.sum() > 500  # the double margin lines at least
     assert (lum < 90).mean() > 0.02  # a good deal of dark ink
     assert len(info["lines"]) >= 3
+
+
+# ------------------------------------------------------------------------------------------
+# materials: the colour range of real leaves and paper
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def surfaces():
+    """(measured colour, page info) of 40 small pages of each kind."""
+    sizes = {"palm-leaf": (384, 96), "paper": (256, 128)}
+    pages = {kind: [synth.render_page(seed, kind, size) for seed in range(40)] for kind, size in sizes.items()}
+    return {kind: [(_surface_colour(page), info) for page, info in rendered] for kind, rendered in pages.items()}
+
+
+def test_surface_colour_is_the_recorded_colour(surfaces):
+    for kind, pages in surfaces.items():
+        for measured, info in pages:
+            assert len(info["colour"]) == 3 and info["material"] and info["backdrop"] in ("dark", "grey", "white")
+            # texture, edges and the gentle uneven light move it a little, never far
+            assert np.abs(measured - np.asarray(info["colour"])).max() < 20, (kind, info["seed"], measured, info)
+
+
+def test_palm_leaves_span_pale_straw_to_dark_brown_and_grey(surfaces):
+    colours = np.asarray([measured for measured, _ in surfaces["palm-leaf"]])
+    lum = colours @ _LUMA
+    r, g, b = colours.T
+    span = f"leaf luminance {lum.min():.0f}..{lum.max():.0f}"
+    assert lum.max() >= 195, span  # pale straw
+    assert lum.min() <= 85, span  # dark brown
+    assert ((lum > 110) & (lum < 170) & (r - b > 90)).any(), span  # ochre to mid brown (Tamil leaves)
+    assert ((lum > 120) & (r - b < 40)).any(), span  # the grey-brown of old ola leaves
+    assert np.histogram(lum, bins=[0, 110, 160, 256])[0].min() >= 5, span  # dark, middle and pale all common
+    materials = {info["material"] for _, info in surfaces["palm-leaf"]}
+    assert materials == {"straw", "ochre", "tan", "brown", "dark-brown", "grey-brown"}
+    assert {info["backdrop"] for _, info in surfaces["palm-leaf"]} == {"dark", "grey", "white"}
+    assert {info["ink"] for _, info in surfaces["palm-leaf"]} == {"black", "brown-black"}
+
+
+def test_paper_is_white_cream_grey_or_parchment(surfaces):
+    found = set()
+    for measured, info in surfaces["paper"]:
+        r, g, b = measured
+        lum = float(measured @ _LUMA)
+        if lum >= 228 and r - b <= 16:
+            found.add("white")
+        if lum >= 210 and 20 <= r - b <= 60:
+            found.add("cream")
+        if measured.max() - measured.min() <= 12 and lum < 220:
+            found.add("grey")
+        if info["material"] == "parchment" and 150 <= lum < 215 and r - b >= 30:
+            found.add("parchment")
+    assert found == {"white", "cream", "grey", "parchment"}
+    lum = np.asarray([measured for measured, _ in surfaces["paper"]]) @ _LUMA
+    assert lum.min() < 185 < 235 < lum.max(), f"paper luminance {lum.min():.0f}..{lum.max():.0f}"
+    assert {info["material"] for _, info in surfaces["paper"]} == {"white", "cream", "buff", "grey", "parchment"}
+    assert {info["ink"] for _, info in surfaces["paper"]} == {"black", "brown", "faded"}
 
 
 def test_missing_raqm_is_a_clear_error(monkeypatch):
@@ -257,6 +329,8 @@ def test_dataset_writes_train_val_and_manifest(tmp_path):
     assert on_disk["settings"] == {"pages": 7, "seed": 3, "kind": "mixed", "size": [128, 64], "val_fraction": 0.3}
     assert on_disk["counts"] == {"train": 5, "val": 2}
     assert on_disk["manurestore_version"]
+    for entry in on_disk["pages"]:  # what each page is made of, for evaluating by material
+        assert entry["material"] and entry["backdrop"] in ("dark", "grey", "white") and len(entry["colour"]) == 3
     families = {f["family"]: f for f in on_disk["fonts"]}
     assert set(families) == {"Kalam", "Noto Sans Devanagari"}
     assert all(f["version"] and f["package_version"] for f in families.values())

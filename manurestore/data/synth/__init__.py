@@ -7,7 +7,8 @@ conjuncts, reph and matras render correctly.
 
 - `text`: the akshara generator and the grammar that checks it;
 - `fonts`: the font packages, the hand a page is written in, text widths, font metadata;
-- `texture`: noise, colours and the backdrop the painters build surfaces from;
+- `texture`: noise, colours, the backdrop and the uneven light the painters build surfaces from;
+- `materials`: the palm-leaf and paper materials, each a range of real colours and a texture;
 - `layout` and `ink`: lines filled and justified as a scribe would, drawn as ink masks;
 - `palm_leaf` and `paper`: one painter per kind of page;
 - `pages`: one page from a seed (:func:`render_page`, :func:`generate_page`);

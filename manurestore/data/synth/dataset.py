@@ -161,7 +161,8 @@ def synth_dataset(
     jobs = [(out / e["file"], e["seed"], e["kind"], size, overwrite or e["file"] in ours) for e in manifest["pages"]]
     with _page_executor(workers, len(jobs)) as executor:
         for done, (entry, info) in enumerate(zip(manifest["pages"], executor.map(_write_page, jobs)), start=1):
-            entry.update(size=info["size"], font=info["font"])
+            entry.update(size=info["size"], font=info["font"], material=info["material"], colour=info["colour"],
+                         backdrop=info["backdrop"])
             ours.add(entry["file"])
             if progress is not None:
                 progress(done, len(plan))

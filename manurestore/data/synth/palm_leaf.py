@@ -1,4 +1,4 @@
-"""Palm-leaf leaves: long, narrow, tan to brown, with rounded ends and string holes the text keeps clear of.
+"""Palm-leaf leaves: long, narrow, straw to dark brown or grey, rounded ends, string holes the text keeps clear of.
 
 :func:`paint_palm_leaf` reads top to bottom as the order in which the page's generator is drawn
 from; moving a step moves every later draw and changes every page, so steps keep their order.
@@ -16,19 +16,27 @@ from manurestore.data.synth.ink import RED_INKS, apply_ink, hline, vary_strokes,
 from manurestore.data.synth.layout import (
     MIN_FONT_SIZE, Line, TextBlock, Writing, fit_lines, rule_lines, text_units, write_lines, write_margin_number,
 )
+from manurestore.data.synth.materials import LEAF_MATERIALS, Substrate, choose_substrate
 from manurestore.data.synth.text import to_devanagari_digits
-from manurestore.data.synth.texture import backdrop, blur, edge_shade, mix, noise1d, rgb, smooth_noise
+from manurestore.data.synth.texture import (
+    Backdrop, backdrop, blur, choose_backdrop, edge_shade, noise1d, rgb, smooth_noise, uneven_light,
+)
 
-_LEAF = ((212, 182, 130), (198, 164, 112), (185, 148, 98), (168, 130, 84), (150, 112, 72), (220, 192, 142))
-_INK = (30, 22, 16)
+# lamp black rubbed into the incisions; now and then browner
+_INKS = {"black": (24, 20, 16), "brown-black": (52, 38, 26)}
+_MIN_CONTRAST = 45  # grey levels between the leaf and its backdrop
 
 
 @dataclass(frozen=True)
 class PalmLeaf:
-    """What was painted on a leaf: its writing and how many string holes it has."""
+    """What was painted on a leaf: its writing, string holes, material and colour, backdrop and ink."""
 
     writing: Writing
     holes: int  # 1 or 2
+    material: str  # one of LEAF_MATERIALS' names
+    colour: tuple[int, int, int]  # the leaf's colour before texture and light, 0-255
+    backdrop: str  # "dark", "grey" or "white"
+    ink: str  # one of _INKS
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,8 @@ def paint_palm_leaf(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarra
     coverage = _leaf_coverage(rng, leaf, w, h)
     holes = _string_holes(rng, leaf, w, h)
     coverage *= 1 - holes.cut
-    surface = _leaf_surface(rng, leaf, coverage, holes.rim, w, h)
+    substrate = choose_substrate(rng, LEAF_MATERIALS)
+    surface = _leaf_surface(rng, leaf, substrate, coverage, holes.rim, w, h)
 
     block = _text_block(rng, leaf)
     n_lines = int(rng.integers(4, 9))
@@ -101,17 +110,21 @@ def paint_palm_leaf(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarra
     ink, red, texts = write_lines(rng, lines, choice, units, (h, w), continuous=continuous, above=above, below=below)
     margin_text = _folio_number(rng, ink, leaf, block, choice, size, above=above, below=below)
     # the text and its ruling follow the leaf's gentle bend
-    bend_shift = (leaf.bend * (1 - leaf.along(np.arange(w, dtype=np.float32) + 0.5) ** 2)).astype(np.float32)
+    bend_shift = _bend_shift(leaf, w)
     ink_mask, red_mask = vary_strokes(rng, ink, red, size, pitch, bend_shift)
 
-    ink_color = rgb(_INK) * rng.uniform(0.8, 1.4)
+    ink_name = "black" if rng.random() < 0.7 else "brown-black"
+    ink_color = rgb(_INKS[ink_name]) * rng.uniform(0.8, 1.3)
     ruling, margins = _rules(rng, lines, block, leaf.scale, size, above, bend_shift, w, h)
     apply_ink(surface, ruling, ink_color)
     apply_ink(surface, margins * rng.uniform(0.25, 0.5), ink_color)
     apply_ink(surface, ink_mask * rng.uniform(0.88, 0.96), ink_color)
     apply_ink(surface, red_mask * 0.85, rgb(RED_INKS[int(rng.integers(len(RED_INKS)))]))
-    page = _on_backdrop(rng, surface, coverage, leaf.scale, w, h)
-    return page, PalmLeaf(Writing.of(choice, size, texts, margin_text, continuous), len(holes.centres))
+    ground = choose_backdrop(rng, substrate.luminance, _MIN_CONTRAST)
+    page = _on_backdrop(rng, surface, coverage, ground, leaf.scale, w, h)
+    uneven_light(rng, page)
+    writing = Writing.of(choice, size, texts, margin_text, continuous)
+    return page, PalmLeaf(writing, len(holes.centres), substrate.material.name, substrate.colour, ground.name, ink_name)
 
 
 def _leaf_outline(rng: np.random.Generator, w: int, h: int) -> _Leaf:
@@ -176,28 +189,68 @@ def _string_holes(rng: np.random.Generator, leaf: _Leaf, w: int, h: int) -> _Hol
 
 
 def _leaf_surface(
-    rng: np.random.Generator, leaf: _Leaf, coverage: np.ndarray, rim: np.ndarray, w: int, h: int,
+    rng: np.random.Generator, leaf: _Leaf, substrate: Substrate, coverage: np.ndarray, rim: np.ndarray, w: int, h: int,
 ) -> np.ndarray:
     """The leaf's colour and texture over the whole page (the backdrop goes round it later)."""
-    colour = mix(_LEAF[int(rng.integers(len(_LEAF)))], _LEAF[int(rng.integers(len(_LEAF)))], rng.random())
-    colour *= rng.uniform(0.94, 1.04)
-    # broad bands along the leaf, sparse fine veins, and mottled patches that are browner
+    material = substrate.material
+    shift = _bend_shift(leaf, w)
+    tone, streaks = _striations(rng, leaf, shift, material.fibres, w, h)
+    patches = smooth_noise(rng, h, w, leaf.height * 0.5, leaf.height * 1.2)
+    tone += 0.03 * material.mottle * patches + 0.008 * smooth_noise(rng, h, w, 1.5)
+    edge = edge_shade(coverage, 10 * leaf.scale)
+    tone *= 1.0 - rng.uniform(0.12, 0.25) * material.edges * edge**1.5
+    tone *= 1.0 - 0.15 * rim
+    ends = _worn_ends(leaf, w)
+    tone *= 1.0 - 0.10 * ends
+    # browner where handled, at the edges and in some striations: less green and, most, less blue
+    browner = np.clip(0.5 * patches + 0.3 * edge + 0.4 * ends + 0.6 * streaks, 0, 1) * rng.uniform(0.04, 0.1)
+    tint = np.asarray([0.0, -0.35, -0.9], np.float32)
+    return np.clip(substrate.rgb[None, None, :] * tone[..., None] * (1.0 + browner[..., None] * tint), 0, 1)
+
+
+def _bend_shift(leaf: _Leaf, w: int) -> np.ndarray:
+    """How far down the leaf's middle line lies at each column, relative to its centre (its bend)."""
+    return (leaf.bend * (1 - leaf.along(np.arange(w, dtype=np.float32) + 0.5) ** 2)).astype(np.float32)
+
+
+def _along_the_leaf(
+    rng: np.random.Generator, shift: np.ndarray, h: int, w: int, cell_y: float, cell_x: float,
+) -> np.ndarray:
+    """Smooth noise stretched along the leaf (`cell_x` long, `cell_y` across) whose rows follow its bend."""
+    reach = int(np.ceil(np.abs(shift).max())) + 1
+    noise = smooth_noise(rng, h + 2 * reach, w, cell_y, cell_x)
+    rows = np.arange(h, dtype=np.float32)[:, None] + reach - shift[None, :]
+    top = np.floor(rows).astype(np.int64)
+    frac = rows - top
+    upper = np.take_along_axis(noise, top, axis=0)
+    lower = np.take_along_axis(noise, np.minimum(top + 1, h + 2 * reach - 1), axis=0)
+    return upper + (lower - upper) * frac
+
+
+def _striations(
+    rng: np.random.Generator, leaf: _Leaf, shift: np.ndarray, strength: float, w: int, h: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(tone around 1, where browner 0..1): the leaf's parallel fibres and striations, following its bend.
+
+    Broad bands, striations a few pixels wide that differ a little in colour, long fine fibres
+    lighter and darker than the leaf, and sparse dark veins.
+    """
     bands = smooth_noise(rng, h, w, leaf.height * rng.uniform(0.06, 0.12), leaf.length * rng.uniform(0.1, 0.3))
+    streaks = _along_the_leaf(rng, shift, h, w, rng.uniform(3, 8) * leaf.scale, leaf.length * rng.uniform(0.1, 0.4))
+    fibres = _along_the_leaf(rng, shift, h, w, max(1.1, rng.uniform(1.1, 1.8) * leaf.scale),
+                             rng.uniform(60, 200) * leaf.scale)
     veins = smooth_noise(rng, h, w, rng.uniform(1.0, 1.8), rng.uniform(80, 200) * leaf.scale)
     veins = np.clip(veins - 1.0, 0, None)  # only the strongest ridges: sparse dark veins
-    patches = smooth_noise(rng, h, w, leaf.height * 0.5, leaf.height * 1.2)
-    tone = 1.0 + 0.025 * bands - 0.035 * veins * rng.uniform(0.5, 1.0) + 0.03 * patches
-    tone += 0.008 * smooth_noise(rng, h, w, 1.5)
-    edge = edge_shade(coverage, 10 * leaf.scale)
-    tone *= 1.0 - rng.uniform(0.12, 0.25) * edge**1.5
-    tone *= 1.0 - 0.15 * rim
-    # the ends darken a little with handling
+    tone = (1.0 + 0.025 * bands
+            + strength * (rng.uniform(0.01, 0.025) * streaks + rng.uniform(0.012, 0.03) * fibres
+                          - 0.035 * veins * rng.uniform(0.5, 1.0)))
+    return tone, np.clip(-streaks * strength * 0.5, 0, 1)
+
+
+def _worn_ends(leaf: _Leaf, w: int) -> np.ndarray:
+    """0 along most of the leaf, rising to 1 at its ends, which darken a little with handling."""
     xs = np.arange(w, dtype=np.float32)[None, :] + 0.5
-    ends = np.clip((np.abs(xs - leaf.cx) - (leaf.length / 2 - 2.5 * leaf.end_r)) / (2.5 * leaf.end_r), 0, 1)
-    tone *= 1.0 - 0.10 * ends
-    browner = np.clip(0.5 * patches + 0.3 * edge + 0.4 * ends, 0, 1)[..., None] * rng.uniform(0.04, 0.1)
-    tint = np.asarray([0.0, -0.35, -0.9], np.float32)  # less green and blue where browner
-    return np.clip(colour[None, None, :] * tone[..., None] * (1.0 + browner * tint), 0, 1)
+    return np.clip((np.abs(xs - leaf.cx) - (leaf.length / 2 - 2.5 * leaf.end_r)) / (2.5 * leaf.end_r), 0, 1)
 
 
 def _text_block(rng: np.random.Generator, leaf: _Leaf) -> TextBlock:
@@ -279,12 +332,13 @@ def _rules(
 
 
 def _on_backdrop(
-    rng: np.random.Generator, surface: np.ndarray, coverage: np.ndarray, scale: float, w: int, h: int,
+    rng: np.random.Generator, surface: np.ndarray, coverage: np.ndarray, ground: Backdrop, scale: float, w: int, h: int,
 ) -> np.ndarray:
     """The leaf laid on its backdrop, with a soft shadow a little below it (light from above)."""
-    back = backdrop(rng, h, w)
+    back = backdrop(rng, ground, h, w)
     drop = max(1, int(round(3 * scale)))
     shadow = np.zeros_like(coverage)
     shadow[drop:] = blur(coverage, 7 * scale)[:-drop]
-    back *= (1.0 - 0.45 * shadow * (1 - coverage))[..., None]
+    depth = 0.45 if ground.name == "dark" else 0.3  # on a pale ground a shadow that deep looks painted on
+    back *= (1.0 - depth * shadow * (1 - coverage))[..., None]
     return surface * coverage[..., None] + back * (1 - coverage[..., None])

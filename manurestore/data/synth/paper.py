@@ -1,4 +1,4 @@
-"""Paper folios (pothi format): cream hand-made paper, red margin rules, a blank motif the text flows round.
+"""Paper folios (pothi format): paper or parchment, red margin rules, a blank motif the text flows round.
 
 :func:`paint_paper_folio` reads top to bottom as the order in which the page's generator is
 drawn from; moving a step moves every later draw and changes every page, so steps keep their order.
@@ -16,21 +16,28 @@ from PIL import Image, ImageDraw
 from manurestore.data.synth.fonts import FontChoice, choose_font, vertical_metrics
 from manurestore.data.synth.ink import RED_INKS, apply_ink, hline, vary_strokes, vline
 from manurestore.data.synth.layout import TextBlock, Writing, fit_lines, rule_lines, text_units, write_lines, write_margin_number
+from manurestore.data.synth.materials import PAPER_MATERIALS, Substrate, choose_substrate
 from manurestore.data.synth.text import to_devanagari_digits
-from manurestore.data.synth.texture import backdrop, edge_shade, mix, noise1d, rgb, smooth_noise
+from manurestore.data.synth.texture import (
+    Backdrop, backdrop, choose_backdrop, edge_shade, noise1d, rgb, smooth_noise, uneven_light,
+)
 
-_PAPER = ((242, 231, 204), (236, 219, 180), (226, 203, 158), (232, 214, 172), (222, 198, 150))
-_INKS = {"black": (28, 24, 22), "brown": (74, 48, 30)}
+# (name, share of folios, colour): carbon black, iron-gall brown, and a faded brown-black
+_INKS = (("black", 0.5, (28, 24, 22)), ("brown", 0.3, (74, 48, 30)), ("faded", 0.2, (86, 72, 60)))
 _MOTIF_SHAPES = ["square", "diamond", "circle", "none"]
+_MIN_CONTRAST = 20  # grey levels between the paper and its backdrop (the cut edge and its shading show too)
 
 
 @dataclass(frozen=True)
 class PaperFolio:
-    """What was painted on a folio: its writing, the ink, the shape of the central blank."""
+    """What was painted on a folio: its writing, the ink, the central blank, material and colour, backdrop."""
 
     writing: Writing
-    ink: str  # "black" or "brown"
+    ink: str  # one of _INKS' names
     motif: str  # one of _MOTIF_SHAPES
+    material: str  # one of PAPER_MATERIALS' names
+    colour: tuple[int, int, int]  # the paper's colour before texture and light, 0-255
+    backdrop: str  # "dark", "grey" or "white"
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,10 @@ def paint_paper_folio(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndar
     """A folio on its backdrop as float RGB (h, w, 3) in 0..1, and what was painted on it."""
     scale = h / 512.0
     folio = _folio_rectangle(rng, w, h)
-    page = _paper_on_backdrop(rng, _folio_mask(rng, folio, w, h, scale), w, h, scale)
+    mask = _folio_mask(rng, folio, w, h, scale)
+    substrate = choose_substrate(rng, PAPER_MATERIALS)
+    ground = choose_backdrop(rng, substrate.luminance, _MIN_CONTRAST)
+    page = _paper_on_backdrop(rng, substrate, ground, mask, w, h, scale)
     visible = folio.within(w, h)
 
     block = _text_block(rng, visible)
@@ -68,8 +78,7 @@ def paint_paper_folio(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndar
     n_lines, pitch, size = fit_lines(int(rng.integers(7, 12)), block.bottom - block.top, block.right - block.left,
                                      above + below, rng.uniform(0.92, 1.15), per_line=(26, 60))
     red_color = rgb(RED_INKS[int(rng.integers(len(RED_INKS)))])
-    ink_name = "black" if rng.random() < 0.65 else "brown"
-    ink_color = rgb(_INKS[ink_name]) * rng.uniform(0.85, 1.15)
+    ink_name, ink_color = _ink(rng)
     shape, motifs = _central_motifs(rng, block, visible.width, pitch, n_lines)
     pad = size * rng.uniform(0.35, 0.7)
     lines = rule_lines(rng, n_lines, block, pitch, size, choice, above=above, below=below,
@@ -90,7 +99,9 @@ def paint_paper_folio(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndar
     apply_ink(page, deco * rng.uniform(0.7, 0.9), red_color)
     apply_ink(page, ink_mask * rng.uniform(0.9, 0.97), ink_color)
     apply_ink(page, red_mask * rng.uniform(0.85, 0.95), red_color)
-    return page, PaperFolio(Writing.of(choice, size, texts, margin_text, continuous), ink_name, shape)
+    uneven_light(rng, page)
+    writing = Writing.of(choice, size, texts, margin_text, continuous)
+    return page, PaperFolio(writing, ink_name, shape, substrate.material.name, substrate.colour, ground.name)
 
 
 def _folio_rectangle(rng: np.random.Generator, w: int, h: int) -> _Folio:
@@ -112,25 +123,31 @@ def _folio_mask(rng: np.random.Generator, folio: _Folio, w: int, h: int, scale: 
     return np.clip(dist + 0.5, 0, 1)
 
 
-def _paper_on_backdrop(rng: np.random.Generator, folio: np.ndarray, w: int, h: int, scale: float) -> np.ndarray:
+def _paper_on_backdrop(
+    rng: np.random.Generator, substrate: Substrate, ground: Backdrop, folio: np.ndarray, w: int, h: int, scale: float,
+) -> np.ndarray:
     """The paper, its tone, fibres and darker edges, on the backdrop wherever `folio` does not cover."""
-    paper = mix(_PAPER[int(rng.integers(len(_PAPER)))], _PAPER[int(rng.integers(len(_PAPER)))], rng.random())
-    paper = paper * rng.uniform(0.96, 1.02)
-    tone = _paper_tone(rng, w, h, scale)
+    material = substrate.material
+    tone = _paper_tone(rng, material.mottle, w, h, scale)
     fibres = _fibres(rng, w, h, scale)
-    tone -= 0.035 * fibres * (1 if rng.random() < 0.7 else -0.6)  # darker fibres, or now and then lighter
+    tone -= 0.035 * material.fibres * fibres * (1 if rng.random() < 0.7 else -0.6)  # darker fibres, or lighter
     edge = edge_shade(folio, 18 * scale)
-    tone *= 1.0 - 0.07 * edge
-    page = np.clip(paper[None, None, :] * tone[..., None], 0, 1)
-    back = backdrop(rng, h, w)
+    tone *= 1.0 - 0.07 * material.edges * edge
+    page = substrate.rgb[None, None, :] * tone[..., None]
+    back = backdrop(rng, ground, h, w)
+    if material.name == "parchment":
+        page = _parchment(rng, page, back, edge, w, h, scale)
+    elif material.name == "grey":
+        page *= 1.0 - _specks(rng, w, h, scale)[..., None]
+    page = np.clip(page, 0, 1)
     return page * folio[..., None] + back * (1 - folio[..., None])
 
 
-def _paper_tone(rng: np.random.Generator, w: int, h: int, scale: float) -> np.ndarray:
+def _paper_tone(rng: np.random.Generator, mottle: float, w: int, h: int, scale: float) -> np.ndarray:
     """Brightness of the paper around 1: cloudy at three scales, sometimes with chain lines."""
     tone = (
         1.0
-        + 0.025 * smooth_noise(rng, h, w, 160 * scale)
+        + 0.025 * mottle * smooth_noise(rng, h, w, 160 * scale)
         + 0.012 * smooth_noise(rng, h, w, 24 * scale)
         + 0.008 * smooth_noise(rng, h, w, 1.5)
     )
@@ -153,6 +170,58 @@ def _fibres(rng: np.random.Generator, w: int, h: int, scale: float) -> np.ndarra
         pts = [(x + math.cos(ang + bend * t) * length * t, y + math.sin(ang + bend * t) * length * t) for t in (0, 0.33, 0.66, 1.0)]
         fd.line(pts, fill=int(rng.integers(60, 255)), width=1)
     return np.asarray(fib, dtype=np.float32) / 255.0
+
+
+def _parchment(
+    rng: np.random.Generator, page: np.ndarray, back: np.ndarray, edge: np.ndarray, w: int, h: int, scale: float,
+) -> np.ndarray:
+    """Parchment's unevenness: yellower, browner patches (more towards the edges), hair follicles, thin places.
+
+    Where the skin is thin it is slightly translucent: the backdrop shows through a little.
+    """
+    patches = np.clip(smooth_noise(rng, h, w, 90 * scale, 140 * scale) * 0.6 + 0.6 * edge, 0, 1.5)
+    yellowing = np.asarray([0.0, -0.05, -0.16], np.float32) * rng.uniform(0.5, 1.2)
+    page = page * (1.0 + patches[..., None] * yellowing)
+    page *= 1.0 - _follicles(rng, w, h, scale)[..., None]
+    thin = np.clip(0.5 + 0.4 * smooth_noise(rng, h, w, 70 * scale, 110 * scale), 0, 1) ** 2 * rng.uniform(0.02, 0.06)
+    return page * (1.0 - thin[..., None]) + back * thin[..., None]
+
+
+def _follicles(rng: np.random.Generator, w: int, h: int, scale: float) -> np.ndarray:
+    """Hair follicles of the skin: tiny dark pores in groups of two to four, as darkening 0..~0.15."""
+    pores = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(pores)
+    n_groups = int(rng.integers(250, 600) * (w * h) / (1024 * 512))
+    for _ in range(n_groups):
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        for _ in range(int(rng.integers(2, 5))):
+            px, py = x + rng.normal(0, 2.5 * scale), y + rng.normal(0, 2.5 * scale)
+            r = rng.uniform(0.4, 0.9) * max(scale, 0.6)
+            draw.ellipse((px - r, py - r, px + r, py + r), fill=int(rng.integers(60, 255)))
+    return np.asarray(pores, dtype=np.float32) / 255.0 * rng.uniform(0.08, 0.16)
+
+
+def _specks(rng: np.random.Generator, w: int, h: int, scale: float) -> np.ndarray:
+    """Rag paper's inclusions: a scatter of small dark specks and short dark threads, as darkening 0..~0.3."""
+    specks = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(specks)
+    for _ in range(int(rng.integers(40, 160) * (w * h) / (1024 * 512))):
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        if rng.random() < 0.7:
+            r = rng.uniform(0.4, 1.3) * max(scale, 0.6)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=int(rng.integers(80, 255)))
+        else:
+            ang, length = rng.uniform(0, np.pi), rng.uniform(3, 10) * scale
+            draw.line((x, y, x + math.cos(ang) * length, y + math.sin(ang) * length), fill=int(rng.integers(60, 200)))
+    return np.asarray(specks, dtype=np.float32) / 255.0 * rng.uniform(0.15, 0.3)
+
+
+def _ink(rng: np.random.Generator) -> tuple[str, np.ndarray]:
+    """The folio's ink: its name and colour (a little darker or lighter than the usual)."""
+    names = [name for name, _, _ in _INKS]
+    shares = np.asarray([share for _, share, _ in _INKS])
+    k = int(rng.choice(len(_INKS), p=shares / shares.sum()))
+    return names[k], rgb(_INKS[k][2]) * rng.uniform(0.85, 1.15)
 
 
 def _text_block(rng: np.random.Generator, visible: _Folio) -> TextBlock:
