@@ -126,8 +126,12 @@ def _sources(cfg: TrainConfig) -> list[Source]:
         for pattern in cfg.exclude:
             if any(excluded(path, root, [pattern]) for path in source.train + source.val):
                 used.add(pattern)
-        source.train = [path for path in source.train if not excluded(path, root, cfg.exclude)]
-        source.val = [path for path in source.val if not excluded(path, root, cfg.exclude)]
+        kept_train = [path for path in source.train if not excluded(path, root, cfg.exclude)]
+        kept_val = [path for path in source.val if not excluded(path, root, cfg.exclude)]
+        if len(kept_train) + len(kept_val) < len(source.train) + len(source.val):
+            source.layout += (f"; --exclude left out {len(source.train) - len(kept_train)} train and "
+                              f"{len(source.val) - len(kept_val)} val images")
+        source.train, source.val = kept_train, kept_val
         if not source.train:
             raise ManurestoreError(f"{root}: no training images found" + (" (after --exclude)" if cfg.exclude else ""))
         sources.append(source)
