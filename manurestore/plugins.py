@@ -178,6 +178,7 @@ def describe_ops() -> list[dict]:
             "source": info.source,
             "version": info.version,
             "description": info.cls.description,
+            "scope": info.cls.scope,
             "parameters": info.cls.Params.describe(),
         })
     return rows

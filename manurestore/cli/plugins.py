@@ -22,7 +22,7 @@ def _format_parameter(row: dict) -> str:
 def command(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table."),
 ) -> None:
-    """List every degradation op: name, source (built-in or distribution and version), parameters."""
+    """List every degradation op: name, source (built-in or distribution and version), scope, parameters."""
     from manurestore.degradations.presets import list_presets
     from manurestore.plugins import describe_ops, load_failures
 
@@ -33,11 +33,12 @@ def command(
     table = Table(title="degradation ops", title_justify="left")
     table.add_column("op", style="bold")
     table.add_column("source")
+    table.add_column("scope")
     table.add_column("parameters (default in \\[bounds])")
     table.add_column("what it does")
     for row in ops:
         source = row["source"] if row["version"] is None else f"{row['source']} {row['version']}"
         params = "\n".join(_format_parameter(p) for p in row["parameters"])
-        table.add_row(row["name"], source, params, row["description"])
+        table.add_row(row["name"], source, row["scope"], params, row["description"])
     out_console.print(table)
     out_console.print(f"presets: {', '.join(list_presets())}")

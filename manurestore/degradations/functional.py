@@ -10,7 +10,9 @@ One import gives a plugin author everything (`from manurestore.degradations impo
 - smooth fields: `grid_size`, `grid_centres`, `upsample`, `smooth_noise`, `smoothstep`,
   `FIELD_GRID`, `wide_float`;
 - blurs: `gaussian_blur_sigma` (any sigma per image), `opencv_sigma`; and `per_image`;
-- the built-ins' colours: `FULL_TINT` (yellowing), `STAIN_BROWN` (stains).
+- the built-ins' colours: `FULL_TINT` (yellowing), `STAIN_BROWN` (stains);
+- the real-scan damage ops, defined in their own modules and exported here: `dark_spots`,
+  `tide_stains`, `illumination`, `faded_ink`, `jpeg`, `show_through`.
 
 Every op function returns a result of x's shape, dtype and device and takes `out=`: with
 `out=None` the result is a new tensor and `x` is untouched; with `out` (x's shape, dtype and
@@ -34,14 +36,21 @@ from torch import Tensor
 
 from manurestore.degradations.base import per_image
 from manurestore.degradations.colour import LUMA, ink_density, luminance, multiply_blend, paper_colour, rgb_to_channels
+from manurestore.degradations.dark_spots import dark_spots
+from manurestore.degradations.faded_ink import faded_ink
 from manurestore.degradations.fields import FIELD_GRID, grid_centres, grid_size, smooth_noise, smoothstep, upsample, wide_float
 from manurestore.degradations.filters import blur_kernel_sizes, gaussian_blur_sigma, opencv_sigma
+from manurestore.degradations.illumination import illumination
+from manurestore.degradations.jpeg import jpeg
 from manurestore.degradations.random import ImageRandom
+from manurestore.degradations.show_through import show_through
 from manurestore.degradations.staining import STAIN_BROWN, stain_
+from manurestore.degradations.tide_stains import tide_stains
 from manurestore.memory import new_batch
 
 __all__ = [
     "gaussian_noise", "gaussian_blur", "contrast", "salt_pepper", "yellowing", "stains",
+    "dark_spots", "tide_stains", "illumination", "faded_ink", "jpeg", "show_through",
     "rgb_to_channels", "luminance", "paper_colour", "ink_density", "multiply_blend", "LUMA",
     "grid_size", "grid_centres", "upsample", "smooth_noise", "smoothstep", "FIELD_GRID", "wide_float",
     "gaussian_blur_sigma", "opencv_sigma", "per_image", "FULL_TINT", "STAIN_BROWN",

@@ -118,7 +118,9 @@ def presets_gallery(clean: np.ndarray, identity: str, seed: int, device: torch.d
         detail = panels.detail_box(clean, tile_w, max(48, min(tile_w * 3 // 10, 160)))
     cell_h = size[1] + 110 + (detail[3] - detail[1] if detail else 0)
     allowed = [c for c in range(1, 9) if c * (tile_w + 14) <= MAX_FIGURE_WIDTH] or [1]
-    filling = [c for c in allowed if (1 + len(presets)) % c == 0]  # the preset rows come out full
+    # Columns that fill the preset rows exactly, if any count above one does; else any that fit
+    # (a single column would make a very tall figure).
+    filling = [c for c in allowed if c > 1 and (1 + len(presets)) % c == 0]
     columns = panels.best_columns(1 + len(presets) + len(ops), tile_w, cell_h, target_aspect=1.3,
                                   choices=filling or allowed)
 
