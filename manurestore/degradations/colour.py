@@ -63,9 +63,23 @@ def paper_colour(x: Tensor) -> Tensor:
     small = x.float()
     if grid != (height, width):
         small = F.adaptive_avg_pool2d(small, grid)
-    small = F.max_pool2d(small, kernel_size=5, stride=1, padding=2)
+    small = _max_filter(small, radius=2)
     small = F.avg_pool2d(small, kernel_size=5, stride=1, padding=2, count_include_pad=False)
     return upsample(small, height, width)
+
+
+def _max_filter(x: Tensor, radius: int) -> Tensor:
+    """The maximum over a (2·radius + 1)² window, edges padded with −∞: `F.max_pool2d`'s result,
+    but as separable shifted maxima, which run many times faster on the CPU than its 2-D kernel."""
+    for dim in (-2, -1):
+        length = x.shape[dim]
+        pad = [0, 0, radius, radius] if dim == -2 else [radius, radius, 0, 0]
+        padded = F.pad(x, pad, value=float("-inf"))
+        result = padded.narrow(dim, 0, length)
+        for shift in range(1, 2 * radius + 1):
+            result = torch.maximum(result, padded.narrow(dim, shift, length))
+        x = result
+    return x
 
 
 def ink_density(x: Tensor) -> Tensor:
