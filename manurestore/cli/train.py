@@ -45,6 +45,7 @@ def command(
     augment: Optional[bool] = _opt("augment", "--augment/--no-augment"),
     resize: Optional[bool] = _opt("resize", "--resize", help="Squash whole pages to crop×crop like the original recipe (comparison only)."),
     lr: Optional[float] = _opt("lr", "--lr"),
+    page_lr_scale: Optional[float] = _opt("page_lr_scale", "--page-lr-scale", help="The page-context branch learns at this many times --lr."),
     weight_decay: Optional[float] = _opt("weight_decay", "--weight-decay"),
     warmup: Optional[float] = _opt("warmup", "--warmup"),
     l1_weight: Optional[float] = _opt("l1_weight", "--l1-weight", help="Weight of the L1 loss."),
