@@ -114,3 +114,22 @@ def test_a_model_with_a_page_branch_round_trips_through_its_file(tmp_path):
     assert loaded.page_context is not None
     page = two_material_page(seed=5)
     assert np.array_equal(TiledRestorer(loaded, tile=64).restore(page), TiledRestorer(model, tile=64).restore(page))
+
+
+def test_restore_takes_colour_keep_and_refuses_an_unknown_mode(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from manurestore.cli.app import app
+
+    model = tmp_path / "m.safetensors"
+    save_weights(model, restorer_with_page_context(seed=6, tile_repair=True), {"model_name": "vit-tiny", "train_crop": 64})
+    page = two_material_page(seed=7)
+    Image.fromarray(page).save(tmp_path / "leaf.png")
+    runner = CliRunner()
+    kept = runner.invoke(app, ["restore", str(tmp_path / "leaf.png"), "-m", str(model), "--colour", "keep"])
+    assert kept.exit_code == 0, kept.output
+    restored = np.array(Image.open(tmp_path / "leaf.restored.png"))
+    assert float((mean_lab(restored) - mean_lab(page)).norm()) <= 1.0
+    refused = runner.invoke(app, ["restore", str(tmp_path / "leaf.png"), "-m", str(model), "--colour", "bleach", "--overwrite"])
+    assert refused.exit_code == 2 and "--colour 'bleach'" in refused.stderr
