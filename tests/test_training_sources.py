@@ -97,3 +97,22 @@ def test_the_page_context_branch_learns_to_undo_page_level_damage(tmp_path):
     prepare_run_dir(cfg, resume=False, overwrite=False)
     summary = Trainer(cfg, build_train_data(cfg, CPU, DistInfo()), CPU).run()
     assert summary["last"]["page_psnr"] > summary["identity"]["page_psnr"] + 4.0, summary
+
+
+def test_no_tiles_trains_the_page_branch_alone(tmp_path):
+    preset = tmp_path / "faded.toml"
+    preset.write_text('[[step]]\nop = "contrast"\np = 1.0\nalpha = 0.55\nbeta = 0.25\n')
+    cfg = config(tmp_path, [make_pages(tmp_path / "brown", 6, paper=(150, 105, 60), seed=7)], preset=str(preset),
+                 crops_per_image=20, lr=3e-4, augment=False, tiles=False)
+    prepare_run_dir(cfg, resume=False, overwrite=False)
+    trainer = Trainer(cfg, build_train_data(cfg, CPU, DistInfo()), CPU)
+    tiles_before = {name: p.detach().clone() for name, p in trainer.model.named_parameters() if not name.startswith("page_context.")}
+    summary = trainer.run()
+    assert all(torch.equal(p, tiles_before[name]) for name, p in trainer.model.named_parameters() if name in tiles_before)
+    assert summary["last"]["page_psnr"] > summary["identity"]["page_psnr"] + 3.0, summary
+
+
+def test_no_tiles_needs_a_page_branch(tmp_path):
+    cfg = config(tmp_path, [make_pages(tmp_path / "d", 6)], tiles=False, page_context=False)
+    with pytest.raises(UsageError, match="--no-tiles"):
+        Trainer(cfg, build_train_data(cfg, CPU, DistInfo()), CPU)

@@ -46,6 +46,7 @@ def command(
     resize: Optional[bool] = _opt("resize", "--resize", help="Squash whole pages to crop×crop like the original recipe (comparison only)."),
     lr: Optional[float] = _opt("lr", "--lr"),
     page_lr_scale: Optional[float] = _opt("page_lr_scale", "--page-lr-scale", help="The page-context branch learns at this many times --lr."),
+    tiles: Optional[bool] = _opt("tiles", "--tiles/--no-tiles", help="Train the tiles too (--no-tiles: only the page-context branch learns, minutes on a CPU)."),
     weight_decay: Optional[float] = _opt("weight_decay", "--weight-decay"),
     warmup: Optional[float] = _opt("warmup", "--warmup"),
     l1_weight: Optional[float] = _opt("l1_weight", "--l1-weight", help="Weight of the L1 loss."),

@@ -25,6 +25,7 @@ class TrainConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list, description="leave out images whose path inside a data folder starts with this folder or matches this glob")
     page_context: Optional[bool] = Field(None, description="train the page-context branch that decides colour once per page (default: on, except for --pairs and --resize)")
     page_lr_scale: float = Field(10.0, gt=0, description="the page-context branch learns at this many times --lr")
+    tiles: bool = Field(True, description="train the tiles (off: only the page-context branch learns, a quick way to adapt page-level colour decisions)")
     model: str = Field("vit-base", description="model size from the registry")
     epochs: int = Field(100, ge=1, description="passes over the training crops")
     batch_size: int = Field(16, ge=1, description="crops per optimizer step (per process)")

@@ -64,6 +64,9 @@ class Trainer:
         if data.pipeline is None and not cfg.pairs:
             raise ValueError("synthetic training data needs the degradation pipeline that made its validation set")
         self.pipeline = data.pipeline
+        if not cfg.tiles and (data.views is None or dist_info.enabled):
+            raise UsageError("--no-tiles trains the page-context branch alone: it needs one with page views (not --pairs or "
+                             "--resize) and one process (not torchrun)")
         warn = (lambda message: self.emit("warning", {"message": message})) if dist_info.is_main else (lambda message: None)
         self.loss_fn = RestorationLoss(cfg.l1_weight, cfg.perceptual_weight, cfg.ssim_weight, cfg.vgg_weights, warn=warn).to(device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if cfg.ema > 0 else None
@@ -178,28 +181,10 @@ class Trainer:
             return self.pipeline(clean, torch.as_tensor(seeds, dtype=torch.int64))
 
     def train_step(self, batch) -> dict[str, torch.Tensor]:
-        if self.cfg.pairs:
-            degraded_u8, clean_u8, _ = batch
-            degraded = to_batch(degraded_u8, self.device)
-            clean = to_batch(clean_u8, self.device)
-        else:
-            clean_u8, seeds = batch
-            clean = to_batch(clean_u8, self.device)
-            degraded = self.degrade(clean, seeds)
         lr = lr_at(self.step, self.total_steps, self.cfg.lr, self.warmup_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
-        views = self._page_view_batch() if self.data.views is not None else None
-        with self._autocast():
-            if views is None:
-                restored = self.net(degraded)
-            else:
-                restored, field = self.net(degraded, page_view=views[0])
-        loss, parts = self.loss_fn(restored, clean)
-        if views is not None:
-            page_l1 = page_view_error(field, *views)
-            loss = loss + page_l1
-            parts = {**parts, "total": loss.detach(), "page_l1": page_l1.detach()}
+        loss, parts = self._tile_and_page_loss(batch) if self.cfg.tiles else self._page_loss()
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -212,6 +197,37 @@ class Trainer:
                     ema_p.lerp_(p, 1.0 - self.cfg.ema)
         self.step += 1
         return {**parts, "grad_norm": grad_norm.detach(), "lr": torch.tensor(lr)}
+
+    def _tile_and_page_loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The tiles' loss on the crops, plus the page-context branch's on this step's page views."""
+        if self.cfg.pairs:
+            degraded_u8, clean_u8, _ = batch
+            degraded = to_batch(degraded_u8, self.device)
+            clean = to_batch(clean_u8, self.device)
+        else:
+            clean_u8, seeds = batch
+            clean = to_batch(clean_u8, self.device)
+            degraded = self.degrade(clean, seeds)
+        views = self._page_view_batch() if self.data.views is not None else None
+        with self._autocast():
+            if views is None:
+                restored = self.net(degraded)
+            else:
+                restored, field = self.net(degraded, page_view=views[0])
+        loss, parts = self.loss_fn(restored, clean)
+        if views is not None:
+            page_l1 = page_view_error(field, *views)
+            loss = loss + page_l1
+            parts = {**parts, "total": loss.detach(), "page_l1": page_l1.detach()}
+        return loss, parts
+
+    def _page_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """--no-tiles: the page-context branch alone learns (the crops are not even degraded)."""
+        views = self._page_view_batch()
+        with self._autocast():
+            field = self.model.page_context(views[0])
+        page_l1 = page_view_error(field, *views)
+        return page_l1, {"total": page_l1.detach(), "page_l1": page_l1.detach()}
 
     def _page_view_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(degraded, clean) whole-page views for this step, at the branch's view size."""
