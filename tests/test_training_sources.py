@@ -3,6 +3,7 @@ colour once per page."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,8 @@ def test_no_tiles_trains_the_page_branch_alone(tmp_path):
     summary = trainer.run()
     assert all(torch.equal(p, tiles_before[name]) for name, p in trainer.model.named_parameters() if name in tiles_before)
     assert summary["last"]["page_psnr"] > summary["identity"]["page_psnr"] + 3.0, summary
+    validations = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert summary["best_psnr"] == max(v["page_psnr"] for v in validations if v["kind"] == "val"), "best = best page views"
 
 
 def test_no_tiles_needs_a_page_branch(tmp_path):

@@ -360,11 +360,13 @@ class Trainer:
             result = self.validate()
             self.last_val = result
             self.log({"kind": "val", "step": self.step, "epoch": finished_epochs, **result, "seconds": seconds})
-            improved = result["psnr"] > self.best_psnr
+            # With --no-tiles only the page views change: the best weights are the best branch.
+            score = result["psnr"] if cfg.tiles else result["page_psnr"]
+            improved = score > self.best_psnr
             if improved:
-                self.best_psnr = result["psnr"]
+                self.best_psnr = score
                 weights = {name: value.detach().to("cpu", copy=True) for name, value in self.eval_model.state_dict().items()}
-                self._best_pending = (weights, self._weights_metadata("best validation PSNR"))
+                self._best_pending = (weights, self._weights_metadata("best validation PSNR" if cfg.tiles else "best page-view PSNR"))
             self.emit("validation", {"epoch": finished_epochs, "improved": improved, **result})
         # Writing a large model every epoch would cost more than training it on a fast GPU.
         if any_true(self._checkpoint_due(), self.dist, self.device):
