@@ -119,3 +119,11 @@ def test_no_tiles_needs_a_page_branch(tmp_path):
     cfg = config(tmp_path, [make_pages(tmp_path / "d", 6)], tiles=False, page_context=False)
     with pytest.raises(UsageError, match="--no-tiles"):
         Trainer(cfg, build_train_data(cfg, CPU, DistInfo()), CPU)
+
+
+def test_a_run_stopped_by_its_time_limit_is_validated_and_leaves_best_weights(tmp_path):
+    cfg = config(tmp_path, [make_pages(tmp_path / "d", 6)], epochs=50, val_every=10, time_limit=0.01, page_context=False)
+    prepare_run_dir(cfg, resume=False, overwrite=False)
+    summary = Trainer(cfg, build_train_data(cfg, CPU, DistInfo()), CPU).run()
+    assert summary["stop_reason"] == "time limit" and summary["steps"] < 10
+    assert summary["last"] and (cfg.run_dir / "best.safetensors").exists()

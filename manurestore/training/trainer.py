@@ -337,7 +337,7 @@ class Trainer:
                 epoch_done = self.step % self.steps_per_epoch == 0
                 if epoch_done or self.step >= self.total_steps or stop_reason != "finished":
                     # A run stopped by its time limit is validated too, so it always leaves best weights.
-                    self._end_of_epoch(epoch, time.perf_counter() - epoch_started)
+                    self._end_of_epoch(epoch, time.perf_counter() - epoch_started, stopping=stop_reason != "finished")
                 if stop_reason != "finished":
                     break
         except KeyboardInterrupt:
@@ -352,10 +352,10 @@ class Trainer:
         return {"steps": self.step, "stop_reason": stop_reason, "seconds": time.perf_counter() - started,
                 "best_psnr": self.best_psnr, "last": self.last_val, "identity": self.identity or {}}
 
-    def _end_of_epoch(self, epoch: int, seconds: float) -> None:
+    def _end_of_epoch(self, epoch: int, seconds: float, stopping: bool = False) -> None:
         cfg = self.cfg
         finished_epochs = math.ceil(self.step / self.steps_per_epoch)
-        last = self.step >= self.total_steps
+        last = self.step >= self.total_steps or stopping
         if self.dist.is_main and (finished_epochs % cfg.val_every == 0 or last):
             result = self.validate()
             self.last_val = result
