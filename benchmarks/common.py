@@ -7,6 +7,7 @@ Each benchmark script keeps only what it measures; this module makes their outpu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -57,12 +58,10 @@ def start(args: argparse.Namespace) -> float:
         raise SystemExit(2)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-        try:
+        with contextlib.suppress(ImportError):  # OpenCV is only there when albumentations is
             import cv2
 
             cv2.setNumThreads(args.threads)
-        except ImportError:
-            pass
     return time.perf_counter()
 
 
@@ -96,13 +95,11 @@ def load_average() -> list[float] | None:
 def machine_info() -> dict:
     """CPU, usable cores, load, threads, GPU and library versions: what a figure depends on besides the code."""
     cpu = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError):  # no /proc off Linux: keep platform's name
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
