@@ -117,5 +117,6 @@ def build_config(file_values: dict, flag_values: dict, source: str = "flags") ->
         return TrainConfig(**merged)
     except ValidationError as error:
         problem = error.errors()[0]
-        key = ".".join(str(p) for p in problem["loc"]) or "config"
-        raise UsageError(f"{source}: {key}: {problem['msg']}") from None
+        message = problem["msg"].removeprefix("Value error, ")
+        key = ".".join(str(p) for p in problem["loc"])
+        raise UsageError(f"{source}: {key}: {message}" if key else f"{source}: {message}") from None
