@@ -173,7 +173,7 @@ def test_overwrite_removes_only_what_a_run_writes_and_resume_needs_the_runs_sett
     write_run_config(cfg)
     (cfg.run_dir / "samples").mkdir()
     (cfg.run_dir / "notes.txt").write_text("the user's own file")
-    with pytest.raises(UsageError, match="already holds a run"):
+    with pytest.raises(UsageError, match="holds a run stopped before its first save"):
         prepare_run_dir(cfg, resume=False, overwrite=False)
     check_resume_config(read_run_config(cfg.run_dir), cfg.model_copy(update={"epochs": 9}))  # a resumable change
     with pytest.raises(UsageError, match="crop"):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from manurestore.cli.common import err_console, out_console, print_warning, reports_errors
@@ -90,6 +91,7 @@ def command(
     from manurestore.training.distributed import barrier, init_distributed, shutdown
     from manurestore.training.run_folder import STATE_FILE, check_resume_config, prepare_run_dir, read_run_config, write_run_config
     from manurestore.training.state import load_state
+    from manurestore.training.stopping import stop_on_signals
     from manurestore.training.trainer import Trainer
 
     # An option not given is None (an empty list for the repeatable ones): the config file or the default decides.
@@ -117,7 +119,7 @@ def command(
         trainer = Trainer(cfg, data, torch_device, dist_info, on_event=progress.handle)
         if resume:
             check_resume_config(read_run_config(cfg.run_dir), cfg)
-            trainer.load_state_dict(load_state(cfg.run_dir / STATE_FILE))
+            trainer.load_state_dict(load_state(cfg.run_dir / STATE_FILE), source=str(cfg.run_dir / STATE_FILE))
         elif dist_info.is_main:
             write_run_config(cfg)
         if dist_info.is_main:
@@ -125,7 +127,9 @@ def command(
                 f"training {cfg.model} on {torch_device} ({dist_info.world_size} process(es)): {data.description}",
                 markup=False, highlight=False,
             )
-        with progress:
+            if resume:
+                err_console.print(_resumed_text(trainer), markup=False, highlight=False)
+        with progress, stop_on_signals():
             summary = trainer.run()
         if dist_info.is_main:
             _print_summary(cfg, summary)
@@ -134,20 +138,29 @@ def command(
 
 
 class _TrainProgress:
-    """Epoch and step bars with loss, images/s and ETA, fed by the trainer's events."""
+    """Epoch and step bars with loss, validation PSNR, images/s and an ETA, fed by the trainer's events.
+
+    The ETA is the measured mean step time (from the first step of this session) times the steps
+    left; before any step it shows the estimate printed with the plan. Validation PSNR appears once
+    a validation has run, never as `nan`.
+    """
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"), TextColumn("{task.fields[eta]}"),
             console=err_console, disable=not enabled,
         )
         self.steps_per_epoch = 1
-        self.loss = float("nan")
-        self.psnr = float("nan")
+        self.total_steps = 0
+        self.loss: float | None = None
+        self.psnr: float | None = None
         self.rate = 0.0
         self._last_time = None
+        self._first_step: tuple[int, float] | None = None  # (step, time) when this session's first step ended
+        self._steps_seen = 0
+        self._first_step_seconds: float | None = None
 
     def __enter__(self):
         self.progress.__enter__()
@@ -157,38 +170,16 @@ class _TrainProgress:
         return self.progress.__exit__(*exc)
 
     def handle(self, kind: str, payload: dict) -> None:
-        import time
-
         if not self.enabled:
             return
         if kind == "warning":
             print_warning(payload["message"])
         elif kind == "start":
-            self.steps_per_epoch = payload["steps_per_epoch"]
-            total = payload["total_steps"]
-            epochs = -(-total // self.steps_per_epoch)
-            done = payload["resumed_at"]
-            self.epoch_bar = self.progress.add_task("epochs", total=epochs, completed=done // self.steps_per_epoch, info="")
-            self.step_bar = self.progress.add_task("steps", total=total, completed=done, info="")
-            identity = payload.get("identity") or {}
-            if identity:
-                self.progress.console.print(
-                    f"identity baseline on validation (degraded vs clean): PSNR {identity['psnr']:.2f} dB, SSIM {identity['ssim']:.4f}"
-                    + (f", page views {identity['page_psnr']:.2f} dB" if "page_psnr" in identity else "")
-                    + f"; precision {payload['precision']}",
-                    markup=False, highlight=False,
-                )
+            self._start(payload)
+        elif kind == "plan":
+            self._plan(payload)
         elif kind == "step":
-            now = time.perf_counter()
-            if self._last_time is not None:
-                instant = payload["images"] / max(now - self._last_time, 1e-9)
-                self.rate = instant if self.rate == 0 else 0.9 * self.rate + 0.1 * instant
-            self._last_time = now
-            if payload["step"] % 5 == 0 or payload["step"] == 1:
-                self.loss = float(payload["loss"])
-            self.progress.update(self.step_bar, completed=payload["step"],
-                                 info=f"loss {self.loss:.4f}  val PSNR {self.psnr:.2f}  {self.rate:.1f} img/s")
-            self.progress.update(self.epoch_bar, completed=payload["step"] // self.steps_per_epoch)
+            self._step(payload)
         elif kind == "validation":
             self.psnr = payload["psnr"]
             mark = " (best)" if payload["improved"] else ""
@@ -197,6 +188,80 @@ class _TrainProgress:
                 + (f"  page views {payload['page_psnr']:.2f} dB" if "page_psnr" in payload else "") + mark,
                 markup=False, highlight=False,
             )
+
+    def _start(self, payload: dict) -> None:
+        self.steps_per_epoch = payload["steps_per_epoch"]
+        self.total_steps = total = payload["total_steps"]
+        epochs = -(-total // self.steps_per_epoch)
+        done = payload["resumed_at"]
+        self.epoch_bar = self.progress.add_task("epochs", total=epochs, completed=done // self.steps_per_epoch, info="", eta="")
+        self.step_bar = self.progress.add_task("steps", total=total, completed=done, info="", eta="")
+        identity = payload.get("identity") or {}
+        if identity:
+            self.progress.console.print(
+                f"identity baseline on validation (degraded vs clean): PSNR {identity['psnr']:.2f} dB, SSIM {identity['ssim']:.4f}"
+                + (f", page views {identity['page_psnr']:.2f} dB" if "page_psnr" in identity else "")
+                + f"; precision {payload['precision']}",
+                markup=False, highlight=False,
+            )
+
+    def _plan(self, payload: dict) -> None:
+        from manurestore.training.cost import duration
+
+        cost, steps = payload["cost"], payload["steps"]
+        if cost is None:
+            text = f"{steps} steps to go"
+        else:
+            text = (f"{steps} steps to go, about {cost.seconds_per_step:.2g} s each on this device "
+                    f"(estimated from the model's FLOPs and a {cost.device_gflops:.0f} GFLOP/s measurement): "
+                    f"about {duration(cost.seconds)}")
+            self.progress.update(self.step_bar, eta=f"ETA ~{duration(cost.seconds)} (estimate)")
+        if payload["time_limit"] is not None:
+            text += f"; --time-limit stops it after {duration(payload['time_limit'])}"
+        self.progress.console.print(text, markup=False, highlight=False)
+        if payload["suggestion"]:
+            print_warning(payload["suggestion"])
+
+    def _step(self, payload: dict) -> None:
+        now = time.perf_counter()
+        if self._last_time is not None:
+            instant = payload["images"] / max(now - self._last_time, 1e-9)
+            self.rate = instant if self.rate == 0 else 0.9 * self.rate + 0.1 * instant
+        self._last_time = now
+        if self._first_step is None:
+            self._first_step = (payload["step"], now)
+            self._first_step_seconds = payload.get("seconds")
+        if payload["step"] % 5 == 0 or self.loss is None:
+            self.loss = float(payload["loss"])
+        info = f"loss {self.loss:.4f}"
+        if self.psnr is not None:
+            info += f"  val PSNR {self.psnr:.2f}"
+        if self.rate:
+            info += f"  {self.rate:.1f} img/s"
+        self.progress.update(self.step_bar, completed=payload["step"], info=info, eta=self._eta(payload["step"], now))
+        self.progress.update(self.epoch_bar, completed=payload["step"] // self.steps_per_epoch)
+
+    def _eta(self, step: int, now: float) -> str:
+        """Steps left × the mean measured step time (validations included, as they recur)."""
+        from manurestore.training.cost import duration
+
+        first_step, first_time = self._first_step
+        if step > first_step:
+            per_step = (now - first_time) / (step - first_step)
+        elif self._first_step_seconds is not None:
+            per_step = self._first_step_seconds
+        else:
+            return ""
+        return f"ETA {duration(per_step * (self.total_steps - step))}"
+
+
+def _resumed_text(trainer) -> str:
+    """Where a resumed run picks up: the step, the epoch and the best validation so far."""
+    import math
+
+    best = f"; best validation PSNR so far {trainer.best_psnr:.2f} dB" if math.isfinite(trainer.best_psnr) else ""
+    epoch = trainer.step / trainer.steps_per_epoch
+    return f"resumed {trainer.cfg.run_dir} at step {trainer.step} of {trainer.total_steps} (epoch {epoch:.2f}){best}"
 
 
 def _print_summary(cfg: TrainConfig, summary: dict) -> None:

@@ -1,19 +1,21 @@
 """The run folder (`--run-dir`): one run per folder, its settings in `config.json`.
 
 A new run refuses a folder that already holds one, unless told to replace it (then only the
-files a run writes are removed, never the user's own); a resumed run must keep the settings that
+files a run writes are removed, never the user's own, and never from a folder holding no run); a resumed run must keep the settings that
 shape its results, so its losses continue exactly where they stopped.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import re
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from manurestore.atomic import atomic_write_text
-from manurestore.errors import UsageError
-from manurestore.training.config import TrainConfig
+from manurestore.errors import ManurestoreError, UsageError
+from manurestore.training.config import TrainConfig, finite_json, settings_problem
 
 # Everything a run writes, named once, so --overwrite removes exactly these.
 CONFIG_FILE = "config.json"
@@ -23,28 +25,65 @@ LAST_WEIGHTS = "last.safetensors"
 STATE_FILE = "state.pt"
 SAMPLES_DIR = "samples"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE, SAMPLES_DIR)
+SAMPLE_PANEL = re.compile(r"epoch-\d{3,}\.png")  # the trainer's sample panel names
 # Settings a resumed run may change; everything else must match the run being resumed.
 RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile", "checkpoint_every", "weights_dtype"}
 
 
 def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix two runs in one folder; with --overwrite remove only our own files."""
+    """Refuse to mix two runs in one folder, or to resume what cannot be; with --overwrite remove
+    only the files a run writes, and only from a folder that holds a run."""
     run_dir = cfg.run_dir
-    holds_run = (run_dir / CONFIG_FILE).exists() or (run_dir / STATE_FILE).exists()
+    has_state = (run_dir / STATE_FILE).exists()
+    unsaved = not has_state and holds_run_config(run_dir)  # started, stopped before its first save
     if resume:
-        if not (run_dir / STATE_FILE).exists():
-            raise UsageError(f"{run_dir}: no {STATE_FILE} to resume from; drop --resume to start a new run")
+        if unsaved:
+            raise UsageError(f"{run_dir}: holds a run stopped before its first save (no {STATE_FILE}), so nothing "
+                             "can be resumed; start it again with --overwrite instead of --resume")
+        if not has_state:
+            raise UsageError(f"{run_dir}: holds no run to resume (no {STATE_FILE}); drop --resume to start a new run there")
         return
-    if holds_run and not overwrite:
-        raise UsageError(f"{run_dir}: already holds a run; pass --resume to continue it, --overwrite to replace it, or choose another --run-dir")
     if overwrite:
-        for name in RUN_FILES:
-            target = run_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+        if has_state or unsaved:
+            remove_run_files(run_dir)
+        elif run_dir.exists() and any(run_dir.iterdir()):
+            raise UsageError(f"{run_dir}: is not a run folder (no {CONFIG_FILE} or {STATE_FILE} of a run), so "
+                             "--overwrite will not touch it; choose a new or empty --run-dir")
+    elif has_state:
+        raise UsageError(f"{run_dir}: already holds a run; pass --resume to continue it, --overwrite to replace it, "
+                         "or choose another --run-dir")
+    elif unsaved:
+        raise UsageError(f"{run_dir}: holds a run stopped before its first save (nothing to resume); pass "
+                         "--overwrite to start it again, or choose another --run-dir")
+    else:
+        clashes = [name for name in RUN_FILES if (run_dir / name).exists()]
+        if clashes:
+            raise UsageError(f"{run_dir}: holds no run but has {', '.join(clashes)}, which a run would replace; "
+                             "choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def holds_run_config(run_dir: Path) -> bool:
+    """Whether `run_dir/config.json` is a run's settings (not a file of the user's with that name)."""
+    try:
+        saved = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and {"model", "crop", "preset", "run_dir"} <= saved.keys()
+
+
+def remove_run_files(run_dir: Path) -> None:
+    """Delete what a run writes in `run_dir` and nothing else: its named files and its sample
+    panels (`samples/epoch-NNN.png`); `samples/` itself only once it is empty."""
+    for name in (CONFIG_FILE, METRICS_FILE, BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    samples = run_dir / SAMPLES_DIR
+    if samples.is_dir():
+        for panel in samples.iterdir():
+            if SAMPLE_PANEL.fullmatch(panel.name) and panel.is_file():
+                panel.unlink()
+        if not any(samples.iterdir()):
+            samples.rmdir()
 
 
 def write_run_config(cfg: TrainConfig) -> None:
@@ -53,9 +92,26 @@ def write_run_config(cfg: TrainConfig) -> None:
 
 
 def read_run_config(run_dir: Path) -> dict | None:
-    """The settings a run in `run_dir` was started with, or None where it recorded none."""
+    """The settings a run in `run_dir` was started with, or None where it recorded none.
+
+    They must still be valid settings (they are resumed as they are), so a damaged or edited
+    config.json is one line naming it.
+    """
     path = run_dir / CONFIG_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    fix = f"restore the run's own {CONFIG_FILE}, or start a new --run-dir"
+    try:
+        saved = finite_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ManurestoreError(f"{path}: not a readable run config ({str(error)[:80]}); {fix}") from None
+    if not isinstance(saved, dict):
+        raise ManurestoreError(f"{path}: not a run config (a JSON object of settings); {fix}")
+    try:
+        TrainConfig(**saved)
+    except ValidationError as error:
+        raise ManurestoreError(f"{path}: {settings_problem(error)}; {fix}") from None
+    return saved
 
 
 def check_resume_config(saved: dict | None, cfg: TrainConfig) -> None:

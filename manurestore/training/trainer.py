@@ -24,21 +24,25 @@ from manurestore.batches import to_batch, to_images
 from manurestore.data.io import write_image
 from manurestore.devices import resolve_precision
 from manurestore.errors import ManurestoreError, UsageError
-from manurestore.models.checkpoint import save_weights
+from manurestore.models.checkpoint import CheckpointError, save_weights
 from manurestore.models.page_context import correct_colour, page_view
 from manurestore.training.config import TrainConfig
 from manurestore.training.data import TrainData
 from manurestore.training.distributed import DistInfo, any_true, barrier
-from manurestore.training.run_folder import BEST_WEIGHTS, LAST_WEIGHTS, METRICS_FILE, SAMPLES_DIR, STATE_FILE
-from manurestore.training.state import save_state
+from manurestore.training.cost import LONG_CPU_RUN_SECONDS
+from manurestore.training.run_folder import BEST_WEIGHTS, LAST_WEIGHTS, METRICS_FILE, SAMPLES_DIR, STATE_FILE, remove_run_files
+from manurestore.training.state import first_line, save_state
+from manurestore.training.stopping import StopRequested
 
 Event = Callable[[str, dict], None]
 
 
 class TrainingInterrupted(ManurestoreError):
-    """Ctrl-C: the state was saved; the message says how to resume."""
+    """Ctrl-C or a stop signal: the state was saved; the message says how to resume."""
 
-    exit_code = 130
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -92,6 +96,8 @@ class Trainer:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.warmup_steps = int(cfg.warmup * self.total_steps) if cfg.warmup < 1 else int(cfg.warmup)
         self.step = 0
+        self.resumed_at = 0
+        self.resumed = False
         self.best_psnr = -math.inf
         self.metrics_lines: list[str] = []
         self.identity: dict[str, float] | None = None
@@ -115,19 +121,44 @@ class Trainer:
             "manurestore_version": __version__,
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, source: str = STATE_FILE) -> None:
+        """Continue from a state checked by `state.load_state`; one that does not fit this run's
+        model or optimizer is a CheckpointError naming `source`, not a traceback."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
+            if self.ema is not None and state["ema"]:
+                self.ema.load_state_dict(state["ema"])
+            torch.set_rng_state(state["torch_rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
+            raise CheckpointError(f"{source}: does not fit this run's {self.cfg.model} and optimizer "
+                                  f"({first_line(error)}); resume with the run's own settings or start a new --run-dir") from None
         self.step = int(state["step"])
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and state["ema"]:
-            self.ema.load_state_dict(state["ema"])
+        self.resumed_at = self.step
+        self.resumed = True
         self.best_psnr = state["best_psnr"] if state["best_psnr"] >= 0 else -math.inf
         self.identity = state["identity"] or None
-        torch.set_rng_state(state["torch_rng"])
-        metrics_path = self.cfg.run_dir / METRICS_FILE
-        if metrics_path.exists():  # keep the log up to the resumed step, drop what came after
-            self.metrics_lines = [line for line in metrics_path.read_text().splitlines() if json.loads(line).get("step", 0) <= self.step]
+        self.metrics_lines = self._metrics_up_to(self.step)
+
+    def _metrics_up_to(self, step: int) -> list[str]:
+        """The log's lines up to the resumed step (what came after is redone); a damaged line is one error."""
+        path = self.cfg.run_dir / METRICS_FILE
+        if not path.exists():
+            return []
+        kept = []
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            try:
+                record = json.loads(line)
+                record_step = record.get("step", 0)
+                if isinstance(record_step, bool) or not isinstance(record_step, (int, float)):
+                    raise ValueError("its step is not a number")
+            except (ValueError, AttributeError) as error:
+                raise CheckpointError(f"{path}: line {number} is not a metrics record ({first_line(error)}); "
+                                      "delete that line to resume") from None
+            if record_step <= step:
+                kept.append(line)
+        return kept
 
     def save(self, reason: str) -> None:
         """Write state.pt, last.safetensors and any pending best weights."""
@@ -306,13 +337,16 @@ class Trainer:
     def run(self) -> dict:
         cfg = self.cfg
         started = time.perf_counter()
-        if self.identity is None and self.dist.is_main:
-            self.identity = self.identity_baseline()
-            self.log({"kind": "identity", "step": 0, **self.identity})
-        self.emit("start", {"total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch, "resumed_at": self.step, "identity": self.identity, "precision": str(self.dtype).removeprefix("torch.")})
-        self.model.train()
         stop_reason = "finished"
         try:
+            if self.identity is None and self.dist.is_main:
+                self.identity = self.identity_baseline()
+                self.log({"kind": "identity", "step": 0, **self.identity})
+            self.emit("start", {"total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch, "resumed_at": self.step,
+                                "identity": self.identity, "precision": str(self.dtype).removeprefix("torch.")})
+            if self.dist.is_main:
+                self.emit("plan", self.plan())
+            self.model.train()
             while self.step < self.total_steps:
                 epoch = self.step // self.steps_per_epoch
                 first = (self.step % self.steps_per_epoch) * cfg.batch_size
@@ -327,7 +361,8 @@ class Trainer:
                                   **{k: float(v) for k, v in parts.items()},
                                   "images_per_s": images / max(time.perf_counter() - step_started, 1e-9)}
                         self.log(record)
-                    self.emit("step", {"step": self.step, "loss": parts["total"], "images": images, "epoch": epoch})
+                    self.emit("step", {"step": self.step, "loss": parts["total"], "images": images, "epoch": epoch,
+                                       "seconds": time.perf_counter() - step_started})
                     out_of_time = cfg.time_limit is not None and time.perf_counter() - started > cfg.time_limit
                     if any_true(out_of_time, self.dist, self.device):
                         stop_reason = "time limit"
@@ -340,17 +375,63 @@ class Trainer:
                     self._end_of_epoch(epoch, time.perf_counter() - epoch_started, stopping=stop_reason != "finished")
                 if stop_reason != "finished":
                     break
-        except KeyboardInterrupt:
-            barrier(self.dist)
-            self.save("interrupted")
-            raise TrainingInterrupted(
-                f"interrupted at step {self.step}; state saved in {cfg.run_dir}; resume with: "
-                f"manurestore train {cfg.data_label} --run-dir {cfg.run_dir} --resume"
-            ) from None
+        except KeyboardInterrupt as stop:
+            self._stop(stop)
         self.save(stop_reason)
         barrier(self.dist)
         return {"steps": self.step, "stop_reason": stop_reason, "seconds": time.perf_counter() - started,
                 "best_psnr": self.best_psnr, "last": self.last_val, "identity": self.identity or {}}
+
+    def _stop(self, stop: KeyboardInterrupt) -> None:
+        """Ctrl-C or a stop signal: save what was trained and say how to go on (never returns)."""
+        cfg = self.cfg
+        what = f"stopped by {stop.signal_name}" if isinstance(stop, StopRequested) else "interrupted"
+        exit_code = stop.exit_code if isinstance(stop, StopRequested) else 130
+        if self.step == self.resumed_at:
+            # Nothing new was trained: writing a model and optimizer now would only cost time and disk.
+            if not self.resumed and self.dist.is_main:
+                remove_run_files(cfg.run_dir)
+                raise TrainingInterrupted(f"{what} before the first step; nothing was trained or saved; "
+                                          "the same command starts the run again", exit_code)
+            raise TrainingInterrupted(f"{what} before a new step; {cfg.run_dir} still holds step {self.step}; "
+                                      f"resume with: {self.resume_command()}", exit_code)
+        barrier(self.dist)
+        self.save("interrupted")
+        raise TrainingInterrupted(f"{what} at step {self.step}; state saved in {cfg.run_dir}; resume with: "
+                                  f"{self.resume_command()}", exit_code)
+
+    def resume_command(self) -> str:
+        return f"manurestore train {self.cfg.data_label} --run-dir {self.cfg.run_dir} --resume"
+
+    def plan(self) -> dict:
+        """What the steps left will cost on this device, estimated before the first (see `cost`)."""
+        from manurestore.training.cost import estimate
+
+        steps = self.total_steps - self.step
+        perceptual = self.loss_fn.vgg is not None
+        crop = self.cfg.crop
+        plan = {"steps": steps, "cost": None, "time_limit": self.cfg.time_limit, "suggestion": None}
+        if not self.cfg.tiles:  # only the small page-context branch learns: seconds per step at most
+            return plan
+        cost = estimate(self.model.config, crop, self.cfg.batch_size, perceptual, steps, self.device)
+        plan["cost"] = cost
+        if self.device.type == "cpu" and cost.seconds > LONG_CPU_RUN_SECONDS:
+            plan["suggestion"] = self._faster_alternative(cost, perceptual)
+        return plan
+
+    def _faster_alternative(self, cost, perceptual: bool) -> str:
+        """A smaller model and crop on this CPU, with what it would cost, or a GPU."""
+        from manurestore.models.registry import build_model
+        from manurestore.training.cost import duration, estimate
+
+        crop = min(self.cfg.crop, 128)
+        if self.cfg.model == "vit-tiny" and crop == self.cfg.crop:
+            return "on a CPU this run takes hours: fewer --epochs or --max-steps would be shorter; a GPU (--device cuda) is far faster"
+        with torch.device("meta"):
+            tiny = build_model("vit-tiny", img_size=crop).config
+        small = estimate(tiny, crop, self.cfg.batch_size, perceptual, cost.steps, self.device, gflops=cost.device_gflops)
+        flags = "--model vit-tiny" + (f" --crop {crop}" if crop != self.cfg.crop else "")
+        return f"on a CPU this run takes hours: {flags} would take about {duration(small.seconds)} here; a GPU (--device cuda) is far faster"
 
     def _end_of_epoch(self, epoch: int, seconds: float, stopping: bool = False) -> None:
         cfg = self.cfg
