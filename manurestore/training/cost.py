@@ -14,9 +14,14 @@ from dataclasses import dataclass
 
 import torch
 
-# Training reaches this share of a large matmul's rate: measured on this project's 2-core CPU
-# (vit-tiny and vit-small, crops 128–256) and typical of ViT training on a GPU with mixed precision.
+# Training reaches this share of a 512² matmul's rate, and each image costs this much more work
+# (drawing and degrading the crop; with the page-context branch, degrading a whole 256² page view),
+# in GFLOP of the same rate. Fitted on this project's 2-core CPU, one thread, to vit-tiny and
+# vit-small at crops 128 and 256, batch 4–8, with and without page context: the estimates fell
+# within 25% of the measured step times (0.26–1.6 s). GPUs are not measured yet.
 TRAINING_EFFICIENCY = 0.45
+IMAGE_OVERHEAD_GFLOP = 1.0
+PAGE_VIEW_OVERHEAD_GFLOP = 4.0
 # A CPU run longer than this gets the suggestion of a smaller model or a GPU.
 LONG_CPU_RUN_SECONDS = 3600.0
 
@@ -71,15 +76,17 @@ def vgg_flops(size: int) -> int:
     return int(counter.get_total_flops())
 
 
-def step_flops(model_config, crop: int, batch_size: int, perceptual: bool) -> int:
-    """FLOPs of one training step: the model forward and backward (3× forward), and the VGG on the
-    restored crops (forward and the backward to its input) and on the clean ones (forward)."""
+def step_flops(model_config, crop: int, batch_size: int, perceptual: bool) -> float:
+    """Work of one training step in FLOPs: the model forward and backward (3× forward), the VGG on
+    the restored crops (forward and the backward to its input) and on the clean ones (forward), and
+    the per-image data work (see the constants above)."""
     from manurestore.models.registry import count_flops
 
     flops = 3 * count_flops(model_config, crop)
     if perceptual:
         flops += 3 * vgg_flops(crop)
-    return flops * batch_size
+    overhead = PAGE_VIEW_OVERHEAD_GFLOP if getattr(model_config, "page_context", False) else IMAGE_OVERHEAD_GFLOP
+    return (flops + overhead * 1e9) * batch_size
 
 
 def estimate(model_config, crop: int, batch_size: int, perceptual: bool, steps: int, device: torch.device,

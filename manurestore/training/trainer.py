@@ -428,7 +428,7 @@ class Trainer:
         if self.cfg.model == "vit-tiny" and crop == self.cfg.crop:
             return "on a CPU this run takes hours: fewer --epochs or --max-steps would be shorter; a GPU (--device cuda) is far faster"
         with torch.device("meta"):
-            tiny = build_model("vit-tiny", img_size=crop).config
+            tiny = build_model("vit-tiny", img_size=crop, page_context=self.cfg.uses_page_context).config
         small = estimate(tiny, crop, self.cfg.batch_size, perceptual, cost.steps, self.device, gflops=cost.device_gflops)
         flags = "--model vit-tiny" + (f" --crop {crop}" if crop != self.cfg.crop else "")
         return f"on a CPU this run takes hours: {flags} would take about {duration(small.seconds)} here; a GPU (--device cuda) is far faster"
