@@ -62,6 +62,8 @@ def test_mix_needs_one_positive_weight_per_folder(tmp_path):
     with pytest.raises(ValueError, match="one per folder"):
         TrainConfig(data=["a", "b"], mix=[1.0])
     with pytest.raises(ValueError, match="positive"):
+        TrainConfig(data=["a"], mix=[0.0])
+    with pytest.raises(ValueError, match="finite"):
         TrainConfig(data=["a"], mix=[float("nan")])
 
 

@@ -89,9 +89,13 @@ RangeValue = Annotated[Range, BeforeValidator(_range_from_value)]
 
 
 class ParamsModel(BaseModel):
-    """Base of every op's `Params`: unknown keys are errors and each `Range` respects its `Bounds`."""
+    """Base of every op's `Params`: unknown keys are errors and each `Range` respects its `Bounds`.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    NaN and infinity are refused in every float, a `Range`'s ends included: they compare false
+    with any bound, so they would pass the bounds and turn every pixel they touch into NaN.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @classmethod
     def bounds(cls) -> dict[str, Bounds]:

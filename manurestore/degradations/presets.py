@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from manurestore.degradations.base import Step
 from manurestore.errors import ManurestoreError, UsageError
 from manurestore.plugins import registry
+from manurestore.validation import shown
 
 STEP_KEYS = {"op", "p", "provided_by"}
 TOP_KEYS = {"description", "step"}
@@ -72,42 +73,59 @@ def read_preset(name_or_path: str | Path) -> Preset:
         raise PresetError(f"{label}: not valid TOML ({error})") from None
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise PresetError(f"{label}: unknown top-level key(s) {sorted(unknown)}; allowed: description, [[step]]")
+        raise PresetError(f"{label}: unknown top-level key(s) {sorted(unknown)[:5]}; allowed: description, [[step]]")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise PresetError(f"{label}: key 'description' must be a text, got {shown(description)}")
     raw_steps = data.get("step", [])
     if not isinstance(raw_steps, list) or not raw_steps:
         raise PresetError(f"{label}: no [[step]] tables; a preset needs at least one step")
     ops = registry()
-    steps = []
-    for number, raw in enumerate(raw_steps, start=1):
-        where = f"{label}: step {number}"
-        if "op" not in raw:
-            raise PresetError(f"{where}: missing key 'op' (the degradation's name)")
-        name = raw["op"]
-        where = f"{where} ({name})"
-        if name not in ops:
-            hint = f" (provided by {raw['provided_by']}; pip install it)" if "provided_by" in raw else ""
-            raise PresetError(f"{where}: unknown op {name!r}{hint}; installed ops: {', '.join(sorted(ops))}")
-        probability = raw.get("p", 1.0)
-        if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0.0 <= probability <= 1.0:
-            raise PresetError(f"{where}: key 'p' must be a probability in [0, 1], got {probability!r}")
-        values = {key: value for key, value in raw.items() if key not in STEP_KEYS}
-        cls = ops[name].cls
-        try:
-            params = cls.Params(**values)
-        except ValidationError as error:
-            raise PresetError(f"{where}: {_first_problem(error, cls)}") from None
-        steps.append(Step(cls(params), float(probability)))
-    return Preset(preset_label(name_or_path), str(data.get("description", "")), tuple(steps))
+    steps = tuple(_read_step(f"{label}: step {number}", raw, ops) for number, raw in enumerate(raw_steps, start=1))
+    return Preset(preset_label(name_or_path), description, steps)
+
+
+def _read_step(where: str, raw: object, ops: dict) -> Step:
+    """One [[step]] table as a Step, or a PresetError naming the file, the step and the key."""
+    if not isinstance(raw, dict):
+        raise PresetError(f"{where}: not a table but {shown(raw)}; write each step as [[step]] with op = \"name\"")
+    if "op" not in raw:
+        raise PresetError(f"{where}: missing key 'op' (the degradation's name)")
+    name = raw["op"]
+    if not isinstance(name, str):
+        raise PresetError(f"{where}: key 'op' must be the name of a degradation, got {shown(name)}; installed ops: {', '.join(sorted(ops))}")
+    where = f"{where} ({_label(name)})"
+    if name not in ops:
+        provider = raw.get("provided_by")
+        hint = f" (provided by {_label(provider)}; pip install it)" if isinstance(provider, str) else ""
+        raise PresetError(f"{where}: unknown op {shown(name)}{hint}; installed ops: {', '.join(sorted(ops))}")
+    probability = raw.get("p", 1.0)
+    if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0.0 <= probability <= 1.0:
+        raise PresetError(f"{where}: key 'p' must be a probability in [0, 1], got {shown(probability)}")
+    values = {key: value for key, value in raw.items() if key not in STEP_KEYS}
+    cls = ops[name].cls
+    try:
+        params = cls.Params(**values)
+    except ValidationError as error:
+        raise PresetError(f"{where}: {_first_problem(error, cls)}") from None
+    return Step(cls(params), float(probability))
+
+
+def _label(text: str) -> str:
+    """A name from the file as is, or as `shown` gives it where it is long or unprintable."""
+    return text if text.isprintable() and len(text) <= 60 else shown(text)
 
 
 def _first_problem(error: ValidationError, cls) -> str:
-    """One readable line from pydantic's report: the key and what is wrong with it."""
+    """One readable line from pydantic's report: the key, what is wrong with it and the value given."""
     problem = error.errors()[0]
     key = ".".join(str(part) for part in problem["loc"]) or "value"
     if problem["type"] == "extra_forbidden":
         known = ", ".join(cls.Params.model_fields)
         return f"unknown key {key!r}; {cls.name} takes: {known}"
     message = problem["msg"].removeprefix("Value error, ")
-    if problem["loc"]:
+    if not problem["loc"]:
+        return message
+    if problem["type"] == "value_error":  # our own validators say what they got
         return f"key {key!r}: {message}"
-    return message
+    return f"key {key!r}: {message}, got {shown(problem['input'])}"

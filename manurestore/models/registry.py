@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 import torch
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, model_validator
 
 from manurestore.errors import ManurestoreError, UsageError
 from manurestore.models.vit import RestorerConfig, RestorerViT
+from manurestore.validation import number, one_of, short_text, validation_problem, whole_number
 
 __all__ = [
     "MODELS",
@@ -17,6 +19,10 @@ __all__ = [
     "build_model",
     "model_config",
     "build_model_from_config",
+    "ModelConfigSchema",
+    "MAX_PARAMETERS",
+    "MIN_CROP",
+    "MAX_CROP",
     "count_parameters",
     "count_flops",
     "describe_models",
@@ -98,19 +104,68 @@ def model_config(model: RestorerViT) -> dict:
     return config
 
 
+# A model file's metadata decides how much memory its model takes, so every size is bounded before
+# anything is built: vit-base has 86M parameters, the largest ViTs in use under 1G.
+MAX_PARAMETERS = 1_000_000_000
+PATCH_SIZES = (2, 4, 8, 16, 32, 64)
+MAX_TOKENS_PER_SIDE = 256  # img_size / patch_size: the position-embedding grid
+# Training crops, and so the tiles a model restores with: the tiler needs 16 pixels (`--tile`'s
+# minimum), and a model file may not ask for tiles above 4096.
+MIN_CROP = 16
+MAX_CROP = 4096
+_DEFAULT = RestorerConfig()
+
+
+class ModelConfigSchema(BaseModel):
+    """A model's architecture as a model file records it, bounded so that nothing huge is built.
+
+    Missing fields take RestorerConfig's defaults; the cross-field rules (heads divide the width,
+    one conv width per octave) stay in RestorerConfig, and the whole model is counted on the
+    meta device, allocating nothing, before it may be built.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: short_text(100) = _DEFAULT.name
+    embed_dim: whole_number(1, 4096) = _DEFAULT.embed_dim
+    depth: whole_number(1, 64) = _DEFAULT.depth
+    num_heads: whole_number(1, 64) = _DEFAULT.num_heads
+    mlp_ratio: number(0.125, 16.0) = _DEFAULT.mlp_ratio
+    patch_size: one_of(PATCH_SIZES) = _DEFAULT.patch_size
+    img_size: whole_number(2, 4096) = _DEFAULT.img_size
+    in_chans: one_of((3,)) = _DEFAULT.in_chans  # the restorer feeds RGB
+    conv_channels: list[whole_number(1, 1024)] = list(_DEFAULT.conv_channels)
+    decoder_dim: whole_number(1, 4096) = _DEFAULT.decoder_dim
+    skip_depths: list[whole_number(1, 64)] = list(_DEFAULT.skip_depths)
+    qkv_bias: StrictBool = _DEFAULT.qkv_bias
+    grad_checkpointing: StrictBool = _DEFAULT.grad_checkpointing
+    page_context: StrictBool = _DEFAULT.page_context
+
+    @model_validator(mode="after")
+    def _buildable(self) -> "ModelConfigSchema":
+        tokens = self.img_size // self.patch_size
+        if not 1 <= tokens <= MAX_TOKENS_PER_SIDE:
+            raise ValueError(f"img_size / patch_size must be from 1 to {MAX_TOKENS_PER_SIDE}, got {self.img_size} / {self.patch_size}")
+        config = self.restorer_config()
+        with torch.device("meta"):
+            parameters = count_parameters(RestorerViT(config))
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(f"{parameters:,} parameters are more than the {MAX_PARAMETERS:,} allowed")
+        return self
+
+    def restorer_config(self) -> RestorerConfig:
+        """The RestorerConfig these values describe (its own checks raise ValueError)."""
+        return RestorerConfig(**self.model_dump())
+
+
 def build_model_from_config(config: dict) -> RestorerViT:
     """Rebuild the architecture recorded by `model_config` (weights are loaded separately)."""
     if not isinstance(config, dict):
         raise ManurestoreError(f"model config must be a mapping, got {type(config).__name__}")
-    unknown = sorted(set(config) - _CONFIG_FIELDS)
-    if unknown:
-        raise ManurestoreError(
-            f"model config has unknown key(s) {', '.join(unknown)}; was it written by a newer manurestore?"
-        )
     try:
-        return RestorerViT(RestorerConfig(**config))
-    except (TypeError, ValueError) as error:
-        raise ManurestoreError(f"model config is invalid: {error}") from None
+        return RestorerViT(ModelConfigSchema.model_validate(config).restorer_config())
+    except ValidationError as error:
+        raise ManurestoreError(validation_problem(error, "model config")) from None
 
 
 def count_parameters(model: torch.nn.Module) -> int:

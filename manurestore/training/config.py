@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-import math
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from manurestore.errors import UsageError
+from manurestore.models.registry import MAX_CROP, MIN_CROP
+from manurestore.validation import readable_path, shown
+
+PATH_FIELDS = ("data", "vgg_weights", "init_weights", "val", "run_dir", "cache_dir")
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # NaN and infinity are refused everywhere: a NaN learning rate trains nothing, silently.
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
     data: list[Path] = Field(default_factory=list, description="training data folders (each a source)")
     mix: Optional[list[float]] = Field(None, description="sampling weight of each data folder, in order (default: by page count)")
@@ -28,9 +32,9 @@ class TrainConfig(BaseModel):
     tiles: bool = Field(True, description="train the tiles (off: only the page-context branch learns, a quick way to adapt page-level colour decisions)")
     model: str = Field("vit-base", description="model size from the registry")
     epochs: int = Field(100, ge=1, description="passes over the training crops")
-    batch_size: int = Field(16, ge=1, description="crops per optimizer step (per process)")
-    crop: int = Field(256, ge=16, description="side of the square training crops, in native pixels")
-    crops_per_image: int = Field(1, ge=1, description="random crops taken from each page per epoch")
+    batch_size: int = Field(16, ge=1, le=4096, description="crops per optimizer step (per process)")
+    crop: int = Field(256, ge=MIN_CROP, le=MAX_CROP, description="side of the square training crops, in native pixels")
+    crops_per_image: int = Field(1, ge=1, le=1024, description="random crops taken from each page per epoch")
     augment: bool = Field(True, description="random flips and 90° rotations of the crops")
     resize: bool = Field(False, description="the seed's whole-page resize to crop×crop (for comparison only)")
     lr: float = Field(1e-4, gt=0, description="peak AdamW learning rate")
@@ -47,14 +51,14 @@ class TrainConfig(BaseModel):
     val_fraction: float = Field(0.1, ge=0, lt=1, description="share of a single folder held out for validation")
     val_every: int = Field(1, ge=1, description="validate every N epochs")
     pairs: bool = Field(False, description="train on real pairs DATA/degraded + DATA/clean")
-    seed: int = Field(0, description="one seed for data order, crops, degradations and init")
-    device: str = Field("auto")
+    seed: int = Field(0, ge=0, lt=2**63, description="one seed for data order, crops, degradations and init")
+    device: str = Field("auto", description="auto (a GPU when there is one, else the CPU), cpu, cuda, cuda:N or mps")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = Field(False, description="torch.compile the model")
     weights_dtype: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="precision of the written .safetensors weights (fp16 halves the file; training itself is unchanged)")
     ema: float = Field(0.0, ge=0, lt=1, description="EMA decay of the weights (0 = off; e.g. 0.999)")
-    workers: int = Field(0, ge=0, description="DataLoader worker processes")
-    run_dir: Path = Field(Path("runs/latest"))
+    workers: int = Field(0, ge=0, le=256, description="DataLoader worker processes")
+    run_dir: Path = Field(Path("runs/latest"), description="the run folder: settings, metrics, weights, state and sample panels")
     max_steps: Optional[int] = Field(None, ge=1, description="stop after this many optimizer steps")
     time_limit: Optional[float] = Field(None, gt=0, description="stop after this many seconds (checkpoint saved)")
     log_every: int = Field(10, ge=1, description="write a metrics line every N steps")
@@ -70,6 +74,25 @@ class TrainConfig(BaseModel):
             return []
         return [value] if isinstance(value, (str, Path)) else value
 
+    @field_validator(*PATH_FIELDS)
+    @classmethod
+    def _no_nul(cls, value):
+        """A path with a NUL byte fails deep inside the OS calls; refuse it here."""
+        paths = value if isinstance(value, list) else [value]
+        if any("\0" in str(path) for path in paths if path is not None):
+            raise ValueError("a path may not contain a NUL character")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        """Unknown sizes fail here, whether or not --init-weights names a file to start from."""
+        from manurestore.models.registry import list_models  # imports torch: only when validating
+
+        if value not in list_models():
+            raise ValueError(f"unknown model {value!r}; choose one of: {', '.join(list_models())}")
+        return value
+
     @model_validator(mode="after")
     def _one_layout(self) -> "TrainConfig":
         if self.pairs and self.resize:
@@ -77,7 +100,7 @@ class TrainConfig(BaseModel):
         if self.mix is not None:
             if len(self.mix) != len(self.data):
                 raise ValueError(f"--mix gives {len(self.mix)} weight(s) for {len(self.data)} data folder(s); give one per folder, in order")
-            if any(not math.isfinite(w) or w <= 0 for w in self.mix):
+            if any(w <= 0 for w in self.mix):
                 raise ValueError("--mix weights must be positive numbers")
         if self.pairs and len(self.data) > 1:
             raise ValueError("--pairs trains on one folder of pairs; give one DATA folder")
@@ -102,11 +125,13 @@ def load_config_file(path: Path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read the config file ({error})") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: not valid TOML ({error})") from None
     unknown = sorted(set(data) - set(TrainConfig.model_fields))
     if unknown:
-        raise UsageError(f"{path}: unknown key(s) {unknown}; keys are the train flags with _ for -, e.g. batch_size")
+        raise UsageError(f"{path}: unknown key(s) {unknown[:5]}; keys are the train flags with _ for -, e.g. batch_size")
     return data
 
 
@@ -116,7 +141,15 @@ def build_config(file_values: dict, flag_values: dict, source: str = "flags") ->
     try:
         return TrainConfig(**merged)
     except ValidationError as error:
-        problem = error.errors()[0]
-        message = problem["msg"].removeprefix("Value error, ")
-        key = ".".join(str(p) for p in problem["loc"])
-        raise UsageError(f"{source}: {key}: {message}" if key else f"{source}: {message}") from None
+        raise UsageError(f"{source}: {settings_problem(error)}") from None
+
+
+def settings_problem(error: ValidationError) -> str:
+    """One line from pydantic's report on TrainConfig: the key, what is wrong and the value given."""
+    problem = error.errors()[0]
+    message = problem["msg"].removeprefix("Value error, ")
+    key = readable_path(problem["loc"])
+    if not key:
+        return message
+    own = problem["type"] in ("missing", "value_error")  # our own messages say what they need
+    return f"{key}: {message}" if own or len(repr(problem["input"])) > 60 else f"{key}: {message}, got {shown(problem['input'])}"
