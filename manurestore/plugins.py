@@ -2,7 +2,8 @@
 
 `MANURESTORE_PLUGINS` chooses what loads: unset loads every installed plugin, an empty value
 loads only the built-ins, and a comma list loads the plugins whose entry-point or distribution
-names it holds. A broken plugin is skipped with a `PluginWarning` (the CLI shows it as one line).
+names it holds (a name no installed plugin has is a `PluginWarning`). A broken plugin is skipped
+with a `PluginWarning` (the CLI shows it as one line).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pluggy
 
 from manurestore import hookspecs
 from manurestore.degradations.base import Degradation
-from manurestore.errors import ManurestoreError, ManurestoreWarning
+from manurestore.errors import ManurestoreError, ManurestoreWarning, UsageError
 
 ENTRY_POINT_GROUP = "manurestore"
 SELECT_ENV = "MANURESTORE_PLUGINS"
@@ -26,6 +27,10 @@ BUILTIN_SOURCE = "built-in"
 
 class PluginError(ManurestoreError):
     """Two ops with one name, an op that is not a Degradation, an unknown op."""
+
+
+class UnknownOpError(PluginError, UsageError):
+    """An op name no plugin registers: the caller named it (`--op`), so a usage error (exit 2)."""
 
 
 class PluginWarning(ManurestoreWarning):
@@ -60,13 +65,33 @@ def _warn(message: str) -> None:
     warnings.warn(message, PluginWarning, stacklevel=3)
 
 
-def _selected(entry_point: metadata.EntryPoint) -> bool:
+def _chosen_names() -> set[str] | None:
+    """The plugin names in MANURESTORE_PLUGINS, or None when it is unset (load them all)."""
     chosen = os.environ.get(SELECT_ENV)
     if chosen is None:
-        return True
-    names = {part.strip() for part in chosen.split(",") if part.strip()}
+        return None
+    return {part.strip() for part in chosen.split(",") if part.strip()}
+
+
+def _names_of(entry_point: metadata.EntryPoint) -> set[str]:
+    """The names MANURESTORE_PLUGINS may use for a plugin: its entry point and its distribution."""
+    return {entry_point.name} | ({entry_point.dist.name} if entry_point.dist else set())
+
+
+def _warn_unknown_choices(chosen: set[str], entry_points) -> None:
+    """A misspelt MANURESTORE_PLUGINS would otherwise silently load only the built-ins."""
+    known = {name for entry_point in entry_points for name in _names_of(entry_point)}
+    installed = sorted({_plugin_label(entry_point) for entry_point in entry_points})
+    for name in sorted(chosen - known):
+        _warn(
+            f"{SELECT_ENV} names {name!r}, but no installed plugin is called that; installed plugins: "
+            f"{', '.join(installed) or 'none'}; unset {SELECT_ENV} to load them all"
+        )
+
+
+def _plugin_label(entry_point: metadata.EntryPoint) -> str:
     dist = entry_point.dist.name if entry_point.dist else None
-    return entry_point.name in names or (dist is not None and dist in names)
+    return entry_point.name if dist in (None, entry_point.name) else f"{dist} ({entry_point.name})"
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -79,8 +104,12 @@ def get_plugin_manager() -> pluggy.PluginManager:
     manager.add_hookspecs(hookspecs)
     manager.register(builtins, name=BUILTIN_SOURCE)
     _state.sources[BUILTIN_SOURCE] = (BUILTIN_SOURCE, None)
-    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if not _selected(entry_point):
+    entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    chosen = _chosen_names()
+    if chosen:
+        _warn_unknown_choices(chosen, entry_points)
+    for entry_point in entry_points:
+        if chosen is not None and not chosen & _names_of(entry_point):
             continue
         dist = entry_point.dist
         label = dist.name if dist else entry_point.name
@@ -165,7 +194,7 @@ def get_op(name: str) -> type[Degradation]:
     """The op class registered under `name`, or an error listing the known ones."""
     ops = registry()
     if name not in ops:
-        raise PluginError(f"unknown op {name!r}; known ops: {', '.join(sorted(ops))}")
+        raise UnknownOpError(f"unknown op {name!r}; known ops: {', '.join(sorted(ops))} (see manurestore plugins)")
     return ops[name].cls
 
 

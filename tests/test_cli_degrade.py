@@ -120,7 +120,7 @@ def test_unknown_preset_and_op_are_clear_errors(tmp_path):
     result = run("degrade", source, "--preset", "ancient")
     assert result.exit_code == 2 and "unknown preset 'ancient'" in result.output
     result = run("degrade", source, "--op", "smudge")
-    assert result.exit_code == 1 and "unknown op 'smudge'" in result.output
+    assert result.exit_code == 2 and "unknown op 'smudge'" in result.output  # a usage error (plugins.UnknownOpError)
 
 
 def test_unwritable_output_folder_is_a_clear_error(tmp_path):

@@ -1,13 +1,17 @@
-"""What every subcommand shares: error mapping, the stderr console, device choice."""
+"""What every subcommand shares: error mapping, the stderr console, readable help."""
 
 from __future__ import annotations
 
 import functools
 import warnings
-from typing import Callable, TypeVar
+from pathlib import PurePath
+from typing import Callable, TypeVar, get_args
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer._click.exceptions import UsageError as ClickUsageError
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from manurestore.errors import ManurestoreError, ManurestoreWarning
 
@@ -58,3 +62,91 @@ def reports_errors(command: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# Help that reads like a Unix tool's: typer 0.29 labels values `<int>`, `<list[Path]>` and flags
+# `<bool>`, writes a required argument `{inputs}...`, and (markup mode "rich") eats a
+# `[default: ...]` written into help text as if it were a style tag.
+_TYPE_LABELS = {int: "INTEGER", float: "FLOAT", str: "TEXT"}
+
+
+class _ReadableArgument(TyperArgument):
+    """An argument shown by its name in capitals (`INPUTS...`, `[DATA]...`), with no type label."""
+
+    @property
+    def display_name_raw(self) -> str:
+        return self.metavar or self.name.upper()
+
+    def display_type_rich(self, ctx) -> None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        if self.metavar is not None:
+            return self.metavar
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+class _ReadableOption(TyperOption):
+    """An option whose value is labelled INTEGER, FLOAT, PATH, TEXT or [a|b]; a flag has no label."""
+
+    def display_type_rich(self, ctx) -> str | None:
+        if self.metavar is not None:
+            return self.metavar
+        if self.is_flag or self.count:
+            return None
+        return _value_label(self.type_descriptor)
+
+
+def _value_label(descriptor) -> str:
+    if descriptor.is_choice:
+        return "[" + "|".join(str(getattr(choice, "value", choice)) for choice in descriptor.choices) + "]"
+    annotation = get_args(descriptor.annotation)[0] if descriptor.is_list else descriptor.annotation
+    if isinstance(annotation, type) and issubclass(annotation, PurePath):
+        return "PATH"
+    return _TYPE_LABELS.get(annotation) or getattr(annotation, "__name__", str(annotation)).upper()
+
+
+def _readable(params: list, markup_mode) -> list:
+    """Give typer's own parameters the readable display (once each); their parsing is unchanged.
+
+    typer builds them itself (typer.main._get_param) with no hook for the class, so they are
+    re-classed here, to subclasses that only change how they are shown.
+    """
+    for param in params:
+        if type(param) is TyperArgument:
+            param.__class__ = _ReadableArgument
+        elif type(param) is TyperOption:
+            param.__class__ = _ReadableOption
+        else:
+            continue
+        if param.help and markup_mode == "rich":
+            param.help = escape(param.help)
+    return params
+
+
+class _KnowsItsCommand:
+    """Attach the command to parse errors click raises without one (`--op` with no value), so the
+    one-line error can name `manurestore COMMAND -h`."""
+
+    def parse_args(self, ctx, args: list) -> list:
+        try:
+            return super().parse_args(ctx, args)
+        except ClickUsageError as error:
+            if error.ctx is None:
+                error.ctx, error.cmd = ctx, self
+            raise
+
+
+class ManurestoreCommand(_KnowsItsCommand, TyperCommand):
+    """A subcommand whose help shows INPUTS..., INTEGER, PATH and the defaults written into help text."""
+
+    def get_params(self, ctx) -> list:
+        return _readable(super().get_params(ctx), self.rich_markup_mode)
+
+
+class ManurestoreGroup(_KnowsItsCommand, TyperGroup):
+    """A group (`manurestore`, `manurestore visualize`) with the same readable help."""
+
+    def get_params(self, ctx) -> list:
+        return _readable(super().get_params(ctx), self.rich_markup_mode)

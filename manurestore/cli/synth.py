@@ -55,12 +55,22 @@ def command(
         TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
         TimeRemainingColumn(), console=err_console, transient=True,
     )
-    with progress:
-        task = progress.add_task("synth", total=pages)
+    task = progress.add_task("synth", total=pages)
+
+    def advance(done: int, total: int) -> None:
+        # Started at the first page, so settings synth refuses print their one error line and nothing else.
+        if not progress.live.is_started:
+            progress.start()
+        progress.update(task, completed=done)
+
+    try:
         manifest = synth_dataset(
             out, pages=pages, seed=seed, kind=kind.value, size=page_size, val_fraction=val_fraction,
-            overwrite=overwrite, workers=workers, progress=lambda done, total: progress.update(task, completed=done),
+            overwrite=overwrite, workers=workers, progress=advance,
         )
+    finally:
+        if progress.live.is_started:  # a Progress never started still prints a newline when stopped
+            progress.stop()
     elapsed = time.perf_counter() - started
     kinds = {}
     for page in manifest["pages"]:
