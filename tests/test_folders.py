@@ -16,6 +16,7 @@ from manurestore.data.folders import (
     FolderError,
     FoundImages,
     MissingPathError,
+    NoImagesError,
     NotEnoughImagesError,
     PairedImages,
     TrainValSplit,
@@ -152,8 +153,9 @@ def test_single_folder_split_rules(tmp_path: Path) -> None:
         split_train_val(lonely)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(NotEnoughImagesError, match="found 0 images"):
+    with pytest.raises(NoImagesError, match="holds no images .*manurestore synth") as caught:
         split_train_val(empty, val_fraction=0)
+    assert isinstance(caught.value, UsageError) and caught.value.exit_code == 2
 
 
 def test_split_argument_and_path_errors(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Finding images in folders: plain listings, train/val splits and degraded/clean pairs.
 
-Nothing here opens an image; it only lists files, so it is cheap on large folders.
+Nothing here opens an image; it only lists files, so it is cheap on large folders. Folders that
+manurestore itself wrote (run folders, marked output folders) are never listed as inputs.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import fnmatch
 import hashlib
 import os
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +21,15 @@ __all__ = [
     "FolderError",
     "FoundImages",
     "MissingPathError",
+    "NoImagesError",
     "NotEnoughImagesError",
+    "OUTPUT_MARKER",
     "PairedImages",
     "TrainValSplit",
     "find_images",
     "find_pairs",
+    "is_own_folder",
+    "mark_output_folder",
     "matches_selection",
     "select_images",
     "split_train_val",
@@ -32,6 +37,17 @@ __all__ = [
 
 _SUFFIXES = frozenset(IMAGE_SUFFIXES)
 _MAX_LISTED = 10
+
+#: Written into the output folders `degrade` and `restore` name themselves (and into an -o folder
+#: inside the input), so listing a folder above them never takes their pages for inputs.
+OUTPUT_MARKER = ".manurestore-output"
+_MARKER_TEXT = (
+    "manurestore wrote the images in this folder. When manurestore lists a folder above this one\n"
+    "(train, evaluate, degrade, restore), it leaves this folder out. Delete this file to change that.\n"
+)
+# A training run's folder (`manurestore train --run-dir`): its settings and log, or its state.
+# training/run_folder.py writes these names.
+RUN_CONFIG_FILE, RUN_METRICS_FILE, RUN_STATE_FILE = "config.json", "metrics.jsonl", "state.pt"
 
 
 class MissingPathError(UsageError):
@@ -44,6 +60,10 @@ class FolderError(ManurestoreError):
 
 class NotEnoughImagesError(FolderError):
     """Fewer images than the split and batch size need."""
+
+
+class NoImagesError(NotEnoughImagesError, UsageError):
+    """A data folder with no images at all: the wrong folder was given (exit 2)."""
 
 
 @dataclass
@@ -90,6 +110,23 @@ def _scan(folder: Path) -> list[os.DirEntry[str]]:
         raise FolderError(f"{display_path(folder)}: cannot list folder ({error.strerror or error})") from None
 
 
+def is_own_folder(names: Collection[str]) -> bool:
+    """Whether a folder holding the entries `names` is manurestore's own: a training run folder
+    (config.json + metrics.jsonl, or state.pt) or an output folder carrying OUTPUT_MARKER."""
+    return OUTPUT_MARKER in names or RUN_STATE_FILE in names or {RUN_CONFIG_FILE, RUN_METRICS_FILE} <= set(names)
+
+
+def mark_output_folder(folder: Path) -> None:
+    """Mark `folder` (which exists) as holding manurestore's outputs; see OUTPUT_MARKER."""
+    try:
+        with open(folder / OUTPUT_MARKER, "x", encoding="utf-8") as stream:
+            stream.write(_MARKER_TEXT)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise FolderError(f"{display_path(folder)}: cannot write into this folder ({error.strerror or error})") from None
+
+
 def _count_files(folder: Path) -> int:
     """Files anywhere under a hidden folder (not following folder links), for the skip count."""
     count = 0
@@ -105,6 +142,11 @@ def find_images(root: str | os.PathLike, recursive: bool = True) -> FoundImages:
     everything inside hidden folders (names starting with ".") are skipped and counted
     in skipped_hidden; other files in skipped_other. Folder links are followed once
     (loops are ignored). A root that does not exist is a MissingPathError.
+
+    Subfolders that manurestore wrote itself (see `is_own_folder`: a training run folder,
+    whose samples/ panels are not training pages, or a default output folder of `degrade` or
+    `restore`) are skipped whole and counted nowhere: their pages are results, not inputs.
+    `root` itself is always listed, so such a folder can still be given on purpose.
     """
     root = Path(root)
     if not root.exists():
@@ -128,7 +170,10 @@ def find_images(root: str | os.PathLike, recursive: bool = True) -> FoundImages:
             continue
         visited.add((info.st_dev, info.st_ino))
         subfolders: list[tuple[Path, tuple[str, ...]]] = []
-        for entry in _scan(folder):
+        entries = _scan(folder)
+        if relative and is_own_folder({entry.name for entry in entries}):
+            continue
+        for entry in entries:
             name = entry.name
             try:
                 is_dir = entry.is_dir()
@@ -142,6 +187,8 @@ def find_images(root: str | os.PathLike, recursive: bool = True) -> FoundImages:
                     item = (Path(entry.path), (*relative, name))
                     (linked if entry.is_symlink() else subfolders).append(item)
                 continue
+            if name == OUTPUT_MARKER:
+                continue  # the root's own marker: ours, not the user's
             if _is_hidden(name):
                 hidden += 1
             elif os.path.splitext(name)[1].lower() in _SUFFIXES and _is_file(entry):
@@ -243,6 +290,15 @@ def _needed(val_fraction: float, batch_size: int) -> int:
     return batch_size + (1 if val_fraction > 0 else 0)
 
 
+def _require_images(images: list[Path], folder: Path, data: Path) -> None:
+    """A folder with no images at all is the wrong folder, not a small one: say so plainly."""
+    if not images:
+        raise NoImagesError(
+            f"{display_path(folder)}: holds no images ({', '.join(IMAGE_SUFFIXES)}); add clean page images "
+            f"or make some with: manurestore synth {display_path(data)}"
+        )
+
+
 def _split(
     images: list[Path], root: Path, val_fraction: float, seed: int, batch_size: int, where: str
 ) -> tuple[list[Path], list[Path]]:
@@ -278,7 +334,8 @@ def split_train_val(
     Layouts, in order: `data/train` + `data/val`; `data/train` alone (split by seed);
     a single folder of images (split by seed). A split puts about val_fraction of the
     images in val (at least one when val_fraction > 0), chosen by a stable hash of the
-    seed and each relative path. Too few images is a NotEnoughImagesError.
+    seed and each relative path. Too few images is a NotEnoughImagesError; none at all in
+    the folder the images should be in, a NoImagesError (a UsageError, exit 2).
     """
     if isinstance(val_fraction, bool) or not 0 <= val_fraction < 1:
         raise UsageError(f"validation fraction must be at least 0 and below 1, got {val_fraction!r}")
@@ -289,6 +346,7 @@ def split_train_val(
     train_dir, val_dir = data / "train", data / "val"
     if train_dir.is_dir():
         train = find_images(train_dir).paths
+        _require_images(train, train_dir, data)
         if val_dir.is_dir():
             val = find_images(val_dir).paths
             if len(train) < batch_size:
@@ -311,6 +369,7 @@ def split_train_val(
             "(+ val), or a single folder of images"
         )
     images = find_images(data).paths
+    _require_images(images, data, data)
     train, val = _split(images, data, val_fraction, seed, batch_size, display_path(data))
     return TrainValSplit(train, val, f"{display_path(data)} split by seed {seed}: {len(train)} train, {len(val)} val")
 

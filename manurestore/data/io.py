@@ -1,15 +1,16 @@
-"""read_image / write_image: the only way manurestore touches image files.
+"""read_image / write_image: the only way manurestore touches image files; write_text for the
+reports and records beside them; the rules every output obeys.
 
 Reading always returns a C-contiguous, writable uint8 array of shape H×W×C with
-C=3 (RGB) or C=1 (gray); writing is atomic and never replaces a job's inputs.
-Every failure is a one-line error that starts with the path it concerns.
+C=3 (RGB) or C=1 (gray); writing is atomic and never replaces a command's inputs
+(`check_output` before the work, `protected=` at each write). Every failure is a
+one-line error that starts with the path it concerns.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import secrets
 import threading
 import unicodedata
 from collections.abc import Collection, Iterable
@@ -20,6 +21,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from manurestore.atomic import atomic_write_text, open_temp, publish
 from manurestore.errors import ManurestoreError, UsageError
 
 __all__ = [
@@ -29,15 +31,25 @@ __all__ = [
     "ImageReadError",
     "ImageTooLargeError",
     "ImageWriteError",
+    "OutOfMemoryPageError",
+    "OutputError",
     "OutputExistsError",
     "PixelLimitSettingError",
     "ProtectedPathError",
     "ProtectedPaths",
+    "check_environment",
+    "check_not_input",
+    "check_output",
     "display_path",
+    "is_input",
+    "is_out_of_memory",
     "max_pixels_limit",
+    "out_of_memory_error",
+    "page_memory",
     "protected_paths",
     "read_image",
     "write_image",
+    "write_text",
 ]
 
 #: Suffixes (lowercase, with the dot) that manurestore reads and writes.
@@ -71,20 +83,28 @@ class ImageTooLargeError(ImageReadError):
     """An image over the pixel limit, refused before decoding."""
 
 
-class ImageWriteError(ManurestoreError):
+class OutputError(ManurestoreError):
+    """An output file (image, report, record) that could not be written; the message names it."""
+
+
+class ImageWriteError(OutputError):
     """An image that could not be written; the message names the destination."""
 
 
-class OutputExistsError(ImageWriteError):
+class OutputExistsError(OutputError):
     """The destination exists and overwrite was not asked for."""
 
 
-class ProtectedPathError(ImageWriteError):
-    """The destination is one of the job's input images."""
+class ProtectedPathError(OutputError):
+    """The destination is one of the command's inputs."""
 
 
 class PixelLimitSettingError(UsageError):
     """MANURESTORE_MAX_PIXELS (or the max_pixels argument) is not a positive whole number."""
+
+
+class OutOfMemoryPageError(ManurestoreError):
+    """A page that did not fit in memory; the message names it, the pixel limit and what to change."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -144,6 +164,53 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
     if env is not None and env.strip():
         return _parse_limit(env, MAX_PIXELS_ENV)
     return DEFAULT_MAX_PIXELS
+
+
+def check_environment() -> None:
+    """Refuse a bad setting in the environment (PixelLimitSettingError, a UsageError) before any
+    work, so a typo is one line at the start rather than one failure per image after the model
+    has loaded. Every command that reads images calls it first."""
+    max_pixels_limit()
+
+
+# --------------------------------------------------------------------------- running out of memory
+
+# What allocators say when they run out: torch's CPU allocator, CUDA, and the C library.
+_OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory", "defaultcpuallocator")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """MemoryError, torch.OutOfMemoryError, or a RuntimeError from an allocator that ran out."""
+    if isinstance(error, MemoryError):
+        return True
+    if not isinstance(error, RuntimeError):
+        return False
+    return type(error).__name__ == "OutOfMemoryError" or any(text in str(error).lower() for text in _OUT_OF_MEMORY_TEXT)
+
+
+_FREE_MEMORY = "free some memory"
+
+
+def out_of_memory_error(page: str | os.PathLike, hint: str = _FREE_MEMORY, limit: int | None = None) -> OutOfMemoryPageError:
+    """The one line for a page that did not fit in memory: the page, the limit, what to change."""
+    limit = max_pixels_limit() if limit is None else limit
+    return OutOfMemoryPageError(
+        f"{display_path(page)}: out of memory on this page (pixel limit {_amount(limit)}); "
+        f"lower {MAX_PIXELS_ENV} so pages this large are refused, or {hint}"
+    )
+
+
+@contextmanager
+def page_memory(page: str | os.PathLike, hint: str = _FREE_MEMORY) -> Iterator[None]:
+    """Turn running out of memory while working on `page` into an OutOfMemoryPageError, so the
+    page is reported on one line and the others go on; `hint` says what the command can change
+    (e.g. "use a smaller --tile or --device cpu")."""
+    try:
+        yield
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        raise out_of_memory_error(page, hint) from None
 
 
 # Pillow keeps two process-wide switches that would interfere with our own checks:
@@ -399,11 +466,9 @@ def read_image(
                     array = _convert(image, target, shown)
                 except ImageReadError:
                     raise
-                except MemoryError:
-                    raise ImageReadError(
-                        f"{shown}: not enough memory to decode {width}×{height} pixels"
-                    ) from None
                 except Exception as error:
+                    if is_out_of_memory(error):
+                        raise out_of_memory_error(path, limit=limit) from None
                     raise _decode_error(shown, error, truncated=_riff_truncated(head, info.st_size)) from None
     if array.ndim == 2:
         array = array[:, :, None]
@@ -419,35 +484,81 @@ def read_image(
 
 
 class ProtectedPaths(frozenset):
-    """Resolved input paths (see protected_paths); membership tests need no further work."""
+    """A command's inputs, resolved once (see protected_paths), with the (device, inode) of each
+    that exists, so another name for an input (a link, a bind mount) is recognised too."""
+
+    inodes: frozenset = frozenset()
+
+
+def _inode(path: str | os.PathLike) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
 
 
 def protected_paths(paths: Iterable[str | os.PathLike]) -> ProtectedPaths:
-    """Resolve a job's input paths once, for write_image(protected=...) in a loop."""
-    return ProtectedPaths(Path(path).resolve() for path in paths)
+    """Resolve a command's input paths once, for is_input / write_image(protected=...) in a loop."""
+    protected = ProtectedPaths(Path(path).resolve() for path in paths)
+    protected.inodes = frozenset(inode for inode in map(_inode, protected) if inode is not None)
+    return protected
 
 
-# The last `protected` collection seen and its resolved form: a job passes the same
-# object for every write, so it is resolved once, not once per image.
-_protected_cache: tuple[object, ProtectedPaths] | None = None
-
-
-def _is_protected(destination: Path, protected: Collection[str | os.PathLike]) -> bool:
-    global _protected_cache
+def is_input(path: str | os.PathLike, protected: Collection[str | os.PathLike]) -> bool:
+    """Whether writing `path` would replace one of `protected` (a command's inputs: any collection
+    of paths, or the protected_paths(...) result, which is resolved only once)."""
     if not protected:
         return False
-    resolved = destination.resolve()
-    if isinstance(protected, ProtectedPaths):
-        return resolved in protected
-    if isinstance(protected, (set, frozenset)) and (resolved in protected or str(resolved) in protected):
+    if not isinstance(protected, ProtectedPaths):
+        protected = protected_paths(protected)
+    if Path(path).resolve() in protected:
         return True
-    cache = _protected_cache
-    if cache is not None and cache[0] is protected:
-        return resolved in cache[1]
-    normalised = protected_paths(protected)
-    if isinstance(protected, (frozenset, tuple)):  # immutable: safe to reuse for the next call
-        _protected_cache = (protected, normalised)
-    return resolved in normalised
+    inode = _inode(path)
+    return inode is not None and inode in protected.inodes
+
+
+def _replaces_input(shown: str) -> str:
+    return f"{shown}: would replace an input of this command (never done, even with --overwrite); choose another output name"
+
+
+def check_not_input(path: str | os.PathLike, protected: Collection[str | os.PathLike]) -> None:
+    """Before any work: a UsageError when writing `path` would replace one of the command's inputs
+    (`protected`). --overwrite never permits that."""
+    if is_input(path, protected):
+        raise UsageError(_replaces_input(display_path(path)))
+
+
+def check_output(path: str | os.PathLike, protected: Collection[str | os.PathLike], overwrite: bool) -> None:
+    """Before any work: a UsageError when the output file `path` is one of the command's inputs
+    (`protected`), is a folder, or exists and `overwrite` is off. Every command calls it for every
+    output file it was given (images, --json, --params-out, reports) with all of its inputs."""
+    check_not_input(path, protected)
+    shown = display_path(path)
+    if os.path.isdir(path):
+        raise UsageError(f"{shown}: is a folder; give a file name")
+    if not overwrite and os.path.lexists(path):
+        raise UsageError(f"{shown}: already exists; pass --overwrite to replace it")
+
+
+def write_text(
+    path: str | os.PathLike, text: str, *, overwrite: bool = False, protected: Collection[str | os.PathLike] = ()
+) -> Path:
+    """Write a report or record (JSON, JSONL, HTML) atomically, by the rules write_image follows:
+    never over an input in `protected`, over an existing file only with overwrite (also when
+    another process wrote it meanwhile). Failures are one-line OutputErrors."""
+    path = Path(path)
+    shown = display_path(path)
+    if is_input(path, protected):
+        raise ProtectedPathError(_replaces_input(shown))
+    _prepare_folder(path.parent)
+    try:
+        atomic_write_text(path, text, overwrite=overwrite)
+    except FileExistsError:
+        raise OutputExistsError(f"{shown}: already exists; pass --overwrite to replace it") from None
+    except OSError as error:
+        raise OutputError(f"{shown}: cannot write ({error.strerror or _one_line(error)})") from None
+    return path
 
 
 def _array_to_image(shown: str, array: object) -> Image.Image:
@@ -489,25 +600,20 @@ def _prepare_folder(folder: Path) -> None:
         raise ImageWriteError(f"{shown}: cannot create output folder ({error.strerror or _one_line(error)})") from None
 
 
-def _open_temp(folder: Path, name: str) -> tuple[int, Path]:
+def _open_temp(path: Path) -> tuple[int, Path]:
     """A new hidden temp file next to the destination; created with the usual 0666 & ~umask."""
-    stem = name
-    while len(os.fsencode(stem)) > 200:  # names are limited to 255 bytes, and Devanagari is 3 bytes a letter
-        stem = stem[:-1]
-    for _ in range(100):
-        temp = folder / f".{stem}.{secrets.token_hex(4)}.tmp"
-        try:
-            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), temp
-        except FileExistsError:
-            continue
-        except PermissionError:
-            raise ImageWriteError(f"{display_path(folder)}: cannot write into this folder (permission denied)") from None
-        except OSError as error:
-            detail = error.strerror or _one_line(error)
-            if error.errno == errno.EROFS:
-                detail = "read-only file system"
-            raise ImageWriteError(f"{display_path(folder)}: cannot write into this folder ({detail})") from None
-    raise ImageWriteError(f"{display_path(folder)}: cannot create a temporary file")
+    folder = display_path(path.parent)
+    try:
+        return open_temp(path)
+    except PermissionError:
+        raise ImageWriteError(f"{folder}: cannot write into this folder (permission denied)") from None
+    except FileExistsError:
+        raise ImageWriteError(f"{folder}: cannot create a temporary file") from None
+    except OSError as error:
+        detail = error.strerror or _one_line(error)
+        if error.errno == errno.EROFS:
+            detail = "read-only file system"
+        raise ImageWriteError(f"{folder}: cannot write into this folder ({detail})") from None
 
 
 def _save_options(fmt: str, quality: int) -> dict[str, object]:
@@ -520,28 +626,6 @@ def _save_options(fmt: str, quality: int) -> dict[str, object]:
         # Level 1 is ~5x faster than Pillow's default 6 for files ~5-10% larger.
         return {"compress_level": 1}
     return {}
-
-
-def _publish(temp: Path, path: Path, overwrite: bool) -> None:
-    """Move the finished temp file to `path` in one step."""
-    if overwrite:
-        os.replace(temp, path)
-        return
-    # A hard link fails if `path` appeared meanwhile (another process), unlike rename.
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        raise OutputExistsError(f"{display_path(path)}: already exists; pass --overwrite to replace it") from None
-    except OSError:
-        # File systems without hard links (FAT, some network shares): check, then rename.
-        if os.path.lexists(path):
-            raise OutputExistsError(f"{display_path(path)}: already exists; pass --overwrite to replace it") from None
-        os.replace(temp, path)
-        return
-    try:
-        os.unlink(temp)
-    except OSError:
-        pass
 
 
 def write_image(
@@ -557,9 +641,10 @@ def write_image(
     The image is encoded into a hidden temp file in the destination folder and moved
     into place with one rename, so `path` is either untouched or complete; the temp
     file is removed on any failure. An existing file is only replaced with
-    overwrite=True, and a path in `protected` (the job's inputs, resolved; pass the same
-    frozenset or protected_paths(...) result for every write so it is resolved once)
-    never is. `quality` (1-100) applies to JPEG and WebP; WebP at 100 is lossless.
+    overwrite=True (OutputExistsError otherwise, also when another process wrote it
+    meanwhile), and a path in `protected` (the command's inputs; pass one
+    protected_paths(...) result for every write so it is resolved once) never is
+    (ProtectedPathError). `quality` (1-100) applies to JPEG and WebP; WebP at 100 is lossless.
     """
     path = Path(path)
     shown = display_path(path)
@@ -575,21 +660,19 @@ def write_image(
             f"{shown}: {image.width}×{image.height} is too large for {fmt} (at most {_MAX_SIDE[fmt]} "
             "pixels a side); use .png or .tif"
         )
-    if _is_protected(path, protected):
-        raise ProtectedPathError(
-            f"{shown}: refusing to replace an input image of this job; choose another output folder or name"
-        )
+    if is_input(path, protected):
+        raise ProtectedPathError(_replaces_input(shown))
     if os.path.isdir(path):
         raise ImageWriteError(f"{shown}: is a folder; give a file name ending in {path.suffix}")
     if not overwrite and os.path.lexists(path):
         raise OutputExistsError(f"{shown}: already exists; pass --overwrite to replace it")
     folder = path.parent
     _prepare_folder(folder)
-    handle, temp = _open_temp(folder, path.name)
+    handle, temp = _open_temp(path)
     try:
         with os.fdopen(handle, "wb") as stream:
             image.save(stream, format=fmt, **_save_options(fmt, quality))
-        _publish(temp, path, overwrite)
+        publish(temp, path, overwrite)
     except BaseException as error:
         try:
             os.unlink(temp)
@@ -597,6 +680,8 @@ def write_image(
             pass
         if isinstance(error, ManurestoreError) or not isinstance(error, Exception):
             raise
+        if isinstance(error, FileExistsError):
+            raise OutputExistsError(f"{shown}: already exists; pass --overwrite to replace it") from None
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             raise ImageWriteError(f"{shown}: cannot write, the disk is full") from None
         if isinstance(error, PermissionError):

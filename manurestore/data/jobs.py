@@ -5,6 +5,9 @@ Rules (documented in docs/degrade.md):
 - a folder with no `-o` goes to a sibling folder `FOLDER.TAG/`, structure mirrored, names kept;
 - `-o` with an image suffix and one input file is that output file;
 - otherwise `-o` is a folder: files keep their names, folders are mirrored inside it.
+
+No output ever replaces an input; an output folder manurestore names itself never lies inside
+an input folder, and is marked so that a later listing of a folder above it leaves it out.
 """
 
 from __future__ import annotations
@@ -15,8 +18,17 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from manurestore.data.folders import find_images
-from manurestore.data.io import IMAGE_SUFFIXES, read_image, write_image
+from manurestore.atomic import remove_stale_temps
+from manurestore.data.folders import find_images, mark_output_folder
+from manurestore.data.io import (
+    IMAGE_SUFFIXES,
+    OutputExistsError,
+    check_not_input,
+    page_memory,
+    protected_paths,
+    read_image,
+    write_image,
+)
 from manurestore.errors import ManurestoreError, UsageError
 
 
@@ -41,8 +53,11 @@ class FileFailure:
 class FileJob:
     """Runs file tasks: reads each source, the caller makes the output, writes each target.
 
-    A file that cannot be read or written becomes a `FileFailure` and the others go on; no input
-    of the job is ever overwritten, whatever the targets say.
+    A file that cannot be read or written (running out of memory included) becomes a
+    `FileFailure` and the others go on; no input of the job is ever overwritten, whatever the
+    targets say. Without `overwrite`, an output that exists when its task comes up, or that
+    another process publishes while this one works on it, is left alone and listed in
+    `skipped_existing`: it is done, not failed.
 
     >>> job = FileJob(tasks)                                          # doctest: +SKIP
     >>> for task, page in job.sources():                              # doctest: +SKIP
@@ -59,13 +74,13 @@ class FileJob:
 
     def __post_init__(self):
         self.tasks = list(self.tasks)
-        self._protected = frozenset(task.source.resolve() for task in self.tasks)
+        self._protected = protected_paths(task.source for task in self.tasks)
 
     def sources(self, *, skip_existing: bool = False) -> Iterator[tuple[FileTask, np.ndarray | None]]:
         """(task, page) for every task in order; page is None where it failed or was skipped.
 
         `skip_existing` (without `overwrite`) skips tasks whose target exists, so an interrupted
-        job resumes where it stopped.
+        job resumes where it stopped and two jobs on the same files share the work.
         """
         for task in self.tasks:
             if skip_existing and not self.overwrite and task.target.exists():
@@ -73,7 +88,8 @@ class FileJob:
                 yield task, None
                 continue
             try:
-                page = read_image(task.source)
+                with page_memory(task.source):
+                    page = read_image(task.source)
             except ManurestoreError as error:
                 self.failures.append(FileFailure(task.source, str(error)))
                 page = None
@@ -83,6 +99,9 @@ class FileJob:
         """Write one output; False (and a recorded failure) when it cannot be written."""
         try:
             write_image(task.target, image, quality=self.quality, overwrite=self.overwrite, protected=self._protected)
+        except OutputExistsError:  # another process wrote it since the task came up: done
+            self.skipped_existing.append(task.target)
+            return False
         except ManurestoreError as error:
             self.failures.append(FileFailure(task.source, str(error)))
             return False
@@ -101,6 +120,7 @@ class JobPlan:
     skipped_hidden: int = 0
     skipped_other: int = 0
     output_dirs: list[Path] = field(default_factory=list)
+    marked_dirs: list[Path] = field(default_factory=list)  # output folders to mark as ours
 
 
 def _with_suffix(path: Path, suffix: str | None) -> Path:
@@ -117,53 +137,89 @@ def normalise_format(fmt: str | None) -> str | None:
     return suffix
 
 
+def default_folder(folder: Path, tag: str) -> Path:
+    """FOLDER.TAG beside `folder`. `.` and `..` are resolved first, so they too give a sibling
+    named after the folder itself, never a hidden folder inside the input."""
+    named = folder if folder.name not in ("", "..") else folder.resolve()
+    if not named.name:
+        raise UsageError(f"{folder}: has no name to make an output folder name from; choose one with -o")
+    return named.with_name(f"{named.name}.{tag}")
+
+
+def _default_file(path: Path, tag: str, suffix: str | None) -> Path:
+    return _with_suffix(path.with_name(f"{path.stem}.{tag}{path.suffix}"), suffix)
+
+
+def _file_target(path: Path, output: Path | None, tag: str, suffix: str | None, one_file_out: bool) -> Path:
+    if one_file_out:
+        return output
+    return _default_file(path, tag, suffix) if output is None else _with_suffix(output / path.name, suffix)
+
+
 def plan_job(inputs: Sequence[Path], output: Path | None, tag: str, fmt: str | None = None) -> JobPlan:
-    """Map every input image to its output path (see the module docstring for the rules)."""
+    """Map every input image to its output path (see the module docstring for the rules).
+
+    A file given beside its own default output (`restore g/*.png` again) lists that output among
+    the inputs: it is an earlier result, not an input, and is left out like one in a folder.
+    """
     inputs = [Path(p) for p in inputs]
     for path in inputs:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
     suffix = normalise_format(fmt)
-    single_file_target = (
-        output is not None and len(inputs) == 1 and inputs[0].is_file() and output.suffix.lower() in IMAGE_SUFFIXES
-    )
+    files = [path for path in inputs if path.is_file()]
+    folders = [path.resolve() for path in inputs if not path.is_file()]
+    one_file_out = output is not None and len(inputs) == len(files) == 1 and output.suffix.lower() in IMAGE_SUFFIXES
+    earlier = {_default_file(path, tag, suffix).resolve() for path in files} if output is None else set()
     plan = JobPlan(tasks=[])
     for root in inputs:
-        if root.is_file():
-            if single_file_target:
-                target = output
-            elif output is None:
-                target = _with_suffix(root.with_name(f"{root.stem}.{tag}{root.suffix}"), suffix)
-            else:
-                target = _with_suffix(output / root.name, suffix)
-            plan.tasks.append(FileTask(root, target, root.name))
-            continue
-        destination = output if output is not None else root.with_name(f"{root.name}.{tag}")
-        if destination.suffix.lower() in IMAGE_SUFFIXES and not destination.is_dir():
-            raise UsageError(f"-o {destination}: a folder input needs an output folder, not an image file name")
-        found = find_images(root)
-        plan.skipped_hidden += found.skipped_hidden
-        plan.skipped_other += found.skipped_other
-        plan.output_dirs.append(destination)
-        destination_resolved = destination.resolve()
-        for source in found.paths:
-            if destination_resolved in source.resolve().parents:
-                continue  # outputs of an earlier run inside the input folder are not inputs
-            relative = source.relative_to(root)
-            plan.tasks.append(FileTask(source, _with_suffix(destination / relative, suffix), relative.as_posix()))
-    _refuse_input_targets(plan)
+        if not root.is_file():
+            _plan_folder(plan, root, output, tag, suffix, folders)
+        elif root.resolve() not in earlier:
+            plan.tasks.append(FileTask(root, _file_target(root, output, tag, suffix, one_file_out), root.name))
+    protected = protected_paths(task.source for task in plan.tasks)
+    for task in plan.tasks:
+        check_not_input(task.target, protected)
     return plan
 
 
-def _refuse_input_targets(plan: JobPlan) -> None:
-    sources = {task.source.resolve() for task in plan.tasks}
-    for task in plan.tasks:
-        if task.target.resolve() in sources:
-            raise UsageError(f"{task.target}: output would replace an input image; choose another -o")
+def _plan_folder(plan: JobPlan, root: Path, output: Path | None, tag: str, suffix: str | None, folders: list[Path]) -> None:
+    """Add the tasks of one input folder: its images, mirrored into the destination folder."""
+    destination = output if output is not None else default_folder(root, tag)
+    if destination.suffix.lower() in IMAGE_SUFFIXES and not destination.is_dir():
+        raise UsageError(f"-o {destination}: a folder input needs an output folder, not an image file name")
+    destination_resolved = destination.resolve()
+    if destination_resolved == root.resolve():
+        raise UsageError(f"-o {destination}: is the input folder; choose another -o for the outputs")
+    holders = [folder for folder in folders if folder == destination_resolved or folder in destination_resolved.parents]
+    if output is None and holders:
+        raise UsageError(f"{destination}: the output folder for {root} would lie inside the input {holders[0]}; choose one with -o")
+    found = find_images(root)
+    plan.skipped_hidden += found.skipped_hidden
+    plan.skipped_other += found.skipped_other
+    plan.output_dirs.append(destination)
+    if output is None or holders:
+        plan.marked_dirs.append(destination)
+    for source in found.paths:
+        if destination_resolved in source.resolve().parents:
+            continue  # outputs of an earlier run inside the input folder are not inputs
+        relative = source.relative_to(root)
+        plan.tasks.append(FileTask(source, _with_suffix(destination / relative, suffix), relative.as_posix()))
 
 
 def existing_targets(plan: JobPlan) -> list[Path]:
     return [task.target for task in plan.tasks if task.target.exists()]
+
+
+def prepare_output_folders(plan: JobPlan, tasks: Sequence[FileTask]) -> None:
+    """Before the work: every folder the tasks write to exists and takes a file, temp files that
+    killed runs left there are removed, and the output folders manurestore named are marked."""
+    for folder in sorted({task.target.parent for task in tasks}):
+        check_writable(folder)
+        remove_stale_temps(folder)
+    for folder in plan.marked_dirs:
+        if folder.is_dir():
+            mark_output_folder(folder)
 
 
 def check_writable(folder: Path) -> None:

@@ -22,7 +22,7 @@ import torch
 
 from manurestore import metrics
 from manurestore.batches import to_batch
-from manurestore.data.io import read_image
+from manurestore.data.io import OutOfMemoryPageError, page_memory, read_image
 from manurestore.degradations.files import degrade_page
 from manurestore.degradations.pipeline import Pipeline, Step
 from manurestore.errors import ManurestoreError
@@ -32,6 +32,7 @@ STRIP_ROWS = 512
 HALO = metrics.SSIM_WINDOW // 2
 SAFETY_DELTA_E = 2.0  # a mean-colour shift above this is counted: visible side by side
 TOP_LEVEL = "."  # the collection of images directly in the data folder
+MEMORY_HINT = "evaluate with a smaller --tile or --batch-size, with --crop, or with --device cpu"
 
 
 @dataclass
@@ -83,12 +84,14 @@ def centre_crop(page: np.ndarray, size: int | None) -> np.ndarray:
 
 
 def synthetic_set(paths: Iterable[tuple[Path, str]], pipeline: Pipeline, seed: int, device: torch.device, crop: int | None, failures: list):
-    """EvalImages of clean files degraded reproducibly; a file that cannot be read or degraded is
-    recorded in `failures` and yields None, so a progress bar still counts it."""
+    """EvalImages of clean files degraded reproducibly; a file that cannot be read or degraded
+    (running out of memory included) is recorded in `failures` and yields None, so a progress bar
+    still counts it."""
     for path, identity in paths:
         try:
-            clean = centre_crop(read_image(path, mode="RGB"), crop)
-            degraded = degrade_page(clean, pipeline, seed, identity, device)[0]
+            with page_memory(path, MEMORY_HINT):
+                clean = centre_crop(read_image(path, mode="RGB"), crop)
+                degraded = degrade_page(clean, pipeline, seed, identity, device)[0]
         except ManurestoreError as error:
             failures.append((path, str(error)))
             yield None
@@ -100,8 +103,9 @@ def paired_set(pairs: Iterable[tuple[Path, Path]], root: Path, crop: int | None,
     """EvalImages of real (degraded, clean) pairs; a failed pair is recorded and yields None."""
     for degraded_path, clean_path in pairs:
         try:
-            degraded = centre_crop(read_image(degraded_path, mode="RGB"), crop)
-            clean = centre_crop(read_image(clean_path, mode="RGB"), crop)
+            with page_memory(degraded_path, MEMORY_HINT):
+                degraded = centre_crop(read_image(degraded_path, mode="RGB"), crop)
+                clean = centre_crop(read_image(clean_path, mode="RGB"), crop)
         except ManurestoreError as error:
             failures.append((degraded_path, str(error)))
             yield None
@@ -134,34 +138,43 @@ def evaluate_images(images: Iterable[EvalImage | None], restorer: TiledRestorer,
                     *, safety: bool = False, failures: list | None = None) -> Evaluation:
     """One row per image: identity baseline, restored, and the gain; with `safety`, also the clean
     page restored (see `safety_row`). `on_done` is called once per item, with None for an item that
-    failed (a None from the set, or a library error while restoring, recorded in `failures`)."""
+    failed (a None from the set, or a library error or running out of memory while restoring,
+    recorded in `failures`)."""
     result = Evaluation()
     for item in images:
         row = None
         if item is not None:
             try:
-                baseline = page_metrics(item.degraded, item.clean)
-                restored = page_metrics(restorer.restore(item.degraded), item.clean)
-                guard = safety_row(item.identity, item.clean, restorer.restore(item.clean)) if safety else None
+                with page_memory(item.identity, MEMORY_HINT):
+                    row, guard = _measure(item, restorer, safety)
             except ManurestoreError as error:
                 if failures is None:
                     raise
-                failures.append((item.identity, f"{item.identity}: {error}"))
+                named = isinstance(error, OutOfMemoryPageError)  # its message starts with the page
+                failures.append((item.identity, str(error) if named else f"{item.identity}: {error}"))
             else:
-                row = {
-                    "image": item.identity,
-                    "width": int(item.clean.shape[1]),
-                    "height": int(item.clean.shape[0]),
-                    "identity": baseline,
-                    "restored": restored,
-                    "gain": {"psnr": restored["psnr"] - baseline["psnr"], "ssim": restored["ssim"] - baseline["ssim"], "mse": restored["mse"] - baseline["mse"]},
-                }
                 result.rows.append(row)
                 if guard is not None:
                     result.safety.append(guard)
         if on_done:
             on_done(row)
     return result
+
+
+def _measure(item: EvalImage, restorer: TiledRestorer, safety: bool) -> tuple[dict, dict | None]:
+    """One page's row and, with `safety`, its safety row."""
+    baseline = page_metrics(item.degraded, item.clean)
+    restored = page_metrics(restorer.restore(item.degraded), item.clean)
+    guard = safety_row(item.identity, item.clean, restorer.restore(item.clean)) if safety else None
+    row = {
+        "image": item.identity,
+        "width": int(item.clean.shape[1]),
+        "height": int(item.clean.shape[0]),
+        "identity": baseline,
+        "restored": restored,
+        "gain": {"psnr": restored["psnr"] - baseline["psnr"], "ssim": restored["ssim"] - baseline["ssim"], "mse": restored["mse"] - baseline["mse"]},
+    }
+    return row, guard
 
 
 def mean_row(rows: list[dict]) -> dict:
