@@ -16,15 +16,24 @@ from manurestore.training.config import TrainConfig
 FIELDS = TrainConfig.model_fields
 
 
-def _default(name: str) -> str:
+def _default(name: str) -> str | None:
+    """TrainConfig's default as the help shows it: on/off for switches; None where there is none to show."""
     field = FIELDS[name]
     value = field.default_factory() if field.default_factory is not None else field.default
-    return "none" if value is None or value == [] else str(value)
+    if value is None or value == []:
+        return None
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _opt(name: str, *flags: str, help: str = "", **kwargs):
-    """A flag whose default lives in TrainConfig (None here means 'not given')."""
-    text = f"{help or FIELDS[name].description or ''} [default: {_default(name)}]".strip()
+    """A flag whose default lives in TrainConfig (None here means 'not given'); its help ends with
+    that default unless the help already says what happens without it."""
+    text = help or FIELDS[name].description or ""
+    default = _default(name)
+    if default is not None and "default" not in text.lower():
+        text = f"{text} [default: {default}]".strip()
     return typer.Option(None, *flags, help=text, show_default=False, **kwargs)
 
 
@@ -89,13 +98,16 @@ def command(
     from manurestore.training.config import build_config, load_config_file
     from manurestore.training.data import build_train_data
     from manurestore.training.distributed import barrier, init_distributed, shutdown
-    from manurestore.training.run_folder import STATE_FILE, check_resume_config, prepare_run_dir, read_run_config, write_run_config
+    from manurestore.training.run_folder import STATE_FILE, check_resume_config, check_run_dir, prepare_run_dir, read_run_config, write_run_config
     from manurestore.training.state import load_state
     from manurestore.training.stopping import stop_on_signals
     from manurestore.training.trainer import Trainer
 
+    from manurestore.data.io import check_environment
+
     # An option not given is None (an empty list for the repeatable ones): the config file or the default decides.
     flags = {k: (None if v == [] else v) for k, v in locals().items() if k in FIELDS}
+    check_environment()
     file_values = load_config_file(config) if config is not None else {}
     if resume:
         saved = read_run_config(flags.get("run_dir") or Path(file_values.get("run_dir", FIELDS["run_dir"].default)))
@@ -109,9 +121,11 @@ def command(
     dist_info, torch_device = init_distributed(resolve_device(cfg.device))
     try:
         if dist_info.is_main:
+            check_run_dir(cfg, resume, overwrite)
+        data = build_train_data(cfg, torch_device, dist_info)
+        if dist_info.is_main:  # only once the data is known good, so a mistake leaves no folder behind
             prepare_run_dir(cfg, resume, overwrite)
         barrier(dist_info)
-        data = build_train_data(cfg, torch_device, dist_info)
         for path, message in data.failures:
             if dist_info.is_main:
                 print_warning(f"skipped: {message}")

@@ -1,8 +1,9 @@
 """The run folder (`--run-dir`): one run per folder, its settings in `config.json`.
 
 A new run refuses a folder that already holds one, unless told to replace it (then only the
-files a run writes are removed, never the user's own, and never from a folder holding no run); a resumed run must keep the settings that
-shape its results, so its losses continue exactly where they stopped.
+files a run writes are removed, never the user's own, and never from a folder holding no run); a
+resumed run must keep the settings that shape its results, so its losses continue exactly where
+they stopped. The file names live in the data layer, which skips run folders when it lists images.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from manurestore.atomic import atomic_write_text
+from manurestore.data.folders import RUN_CONFIG_FILE, RUN_METRICS_FILE, RUN_STATE_FILE
 from manurestore.errors import ManurestoreError, UsageError
-from manurestore.training.config import TrainConfig, finite_json, settings_problem
+from manurestore.training.config import TrainConfig, settings_problem
+from manurestore.validation import finite_json
 
 # Everything a run writes, named once, so --overwrite removes exactly these.
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE, METRICS_FILE, STATE_FILE = RUN_CONFIG_FILE, RUN_METRICS_FILE, RUN_STATE_FILE
 BEST_WEIGHTS = "best.safetensors"
 LAST_WEIGHTS = "last.safetensors"
-STATE_FILE = "state.pt"
 SAMPLES_DIR = "samples"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE, SAMPLES_DIR)
 SAMPLE_PANEL = re.compile(r"epoch-\d{3,}\.png")  # the trainer's sample panel names
@@ -31,8 +32,21 @@ RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "
 
 
 def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix two runs in one folder, or to resume what cannot be; with --overwrite remove
-    only the files a run writes, and only from a folder that holds a run."""
+    """`check_run_dir`, then make the folder; with --overwrite first remove the old run's files."""
+    check_run_dir(cfg, resume, overwrite)
+    if overwrite and not resume and holds_run(cfg.run_dir):
+        remove_run_files(cfg.run_dir)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a run: its state, or at least its settings (stopped before a save)."""
+    return (run_dir / STATE_FILE).exists() or holds_run_config(run_dir)
+
+
+def check_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix two runs in one folder, to resume what cannot be, or to --overwrite a folder
+    that holds no run (only a run's own files may be removed); changes nothing."""
     run_dir = cfg.run_dir
     has_state = (run_dir / STATE_FILE).exists()
     unsaved = not has_state and holds_run_config(run_dir)  # started, stopped before its first save
@@ -44,9 +58,7 @@ def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
             raise UsageError(f"{run_dir}: holds no run to resume (no {STATE_FILE}); drop --resume to start a new run there")
         return
     if overwrite:
-        if has_state or unsaved:
-            remove_run_files(run_dir)
-        elif run_dir.exists() and any(run_dir.iterdir()):
+        if not (has_state or unsaved) and run_dir.exists() and any(run_dir.iterdir()):
             raise UsageError(f"{run_dir}: is not a run folder (no {CONFIG_FILE} or {STATE_FILE} of a run), so "
                              "--overwrite will not touch it; choose a new or empty --run-dir")
     elif has_state:
@@ -60,7 +72,6 @@ def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
         if clashes:
             raise UsageError(f"{run_dir}: holds no run but has {', '.join(clashes)}, which a run would replace; "
                              "choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def holds_run_config(run_dir: Path) -> bool:

@@ -18,6 +18,7 @@ import torch
 
 from manurestore.atomic import atomic_write
 from manurestore.models.checkpoint import CheckpointError
+from manurestore.validation import shown
 
 # The most steps a run can have taken: far beyond any real run, low enough to catch garbage.
 MAX_STEP = 10**9
@@ -66,10 +67,10 @@ def check_state(state: Any, path: Path) -> None:
                               "version of manurestore train, or is damaged: start a new --run-dir")
     step = state["step"]
     if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
-        raise CheckpointError(f"{path}: step must be a whole number from 0 to {MAX_STEP}, got {step!r}")
+        raise CheckpointError(f"{path}: step must be a whole number from 0 to {MAX_STEP}, got {shown(step)}")
     best = state["best_psnr"]
     if isinstance(best, bool) or not isinstance(best, (int, float)) or not math.isfinite(best):
-        raise CheckpointError(f"{path}: best_psnr must be a finite number, got {best!r}")
+        raise CheckpointError(f"{path}: best_psnr must be a finite number, got {shown(best)}")
     for key in ("model", "optimizer", "scaler", "ema", "identity"):
         if not isinstance(state[key], dict):
             raise CheckpointError(f"{path}: {key} must be a table of values, got {type(state[key]).__name__}")
@@ -82,7 +83,7 @@ def check_state(state: Any, path: Path) -> None:
         raise CheckpointError(f"{path}: torch_rng must be a uint8 tensor of shape {tuple(expected.shape)}, got {shape}")
     for name, tensor in state["model"].items():
         if not isinstance(tensor, torch.Tensor):
-            raise CheckpointError(f"{path}: model weight {name!r} is not a tensor")
+            raise CheckpointError(f"{path}: model weight {shown(name)} is not a tensor")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(f"{path}: model weight {name!r} holds NaN or infinite values; resume from an "
+            raise CheckpointError(f"{path}: model weight {shown(name)} holds NaN or infinite values; resume from an "
                                   "earlier copy or start a new --run-dir")
