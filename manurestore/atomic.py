@@ -89,6 +89,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, overwrite: bool =
     os.close(handle)
     try:
         write(temp)
+        os.chmod(temp, _user_file_mode())  # a writer that recreates the file (safetensors) gets 0600
         publish(temp, path, overwrite)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -97,6 +98,12 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, overwrite: bool =
 
 def atomic_write_text(path: Path, text: str, *, overwrite: bool = True) -> None:
     atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"), overwrite=overwrite)
+
+
+def _user_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _process_gone(pid: int) -> bool:

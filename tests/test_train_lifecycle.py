@@ -276,3 +276,15 @@ def test_any_state_file_resumes_or_is_refused_with_a_checkpoint_error(tmp_path_f
         assert isinstance(error, CheckpointError) and "state.pt" in str(error)
         assert "\n" not in str(error)
     assert (run / "state.pt").read_bytes() == before
+
+
+def test_every_file_a_run_writes_gets_the_users_usual_permissions(tmp_path):
+    """safetensors recreates its file with 0600; the user's umask decides, as for any file they make."""
+    umask = os.umask(0o022)
+    try:
+        assert runner.invoke(app, train_args(tmp_path, "--max-steps", "1")).exit_code == 0
+    finally:
+        os.umask(umask)
+    files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
+    assert {path.name for path in files} >= {"best.safetensors", "last.safetensors", "state.pt", "config.json"}
+    assert {oct(path.stat().st_mode & 0o777) for path in files} == {oct(0o644)}

@@ -123,14 +123,14 @@ def command(
         if dist_info.is_main:
             check_run_dir(cfg, resume, overwrite)
         data = build_train_data(cfg, torch_device, dist_info)
-        if dist_info.is_main:  # only once the data is known good, so a mistake leaves no folder behind
-            prepare_run_dir(cfg, resume, overwrite)
-        barrier(dist_info)
         for path, message in data.failures:
             if dist_info.is_main:
                 print_warning(f"skipped: {message}")
         progress = _TrainProgress(enabled=dist_info.is_main)
         trainer = Trainer(cfg, data, torch_device, dist_info, on_event=progress.handle)
+        if dist_info.is_main:  # only once data and settings are known good, so a mistake leaves no folder behind
+            prepare_run_dir(cfg, resume, overwrite)
+        barrier(dist_info)
         if resume:
             check_resume_config(read_run_config(cfg.run_dir), cfg)
             trainer.load_state_dict(load_state(cfg.run_dir / STATE_FILE), source=str(cfg.run_dir / STATE_FILE))

@@ -87,7 +87,7 @@ class Trainer:
             self.net = torch.compile(self.net)
         self.steps_per_epoch = len(data.train) // cfg.batch_size
         if self.steps_per_epoch < 1:
-            raise ManurestoreError(
+            raise UsageError(
                 f"{data.train.total} training crops per epoch (across {dist_info.world_size} process(es)) is fewer than "
                 f"--batch-size {cfg.batch_size}; lower --batch-size or raise --crops-per-image"
             )
