@@ -22,14 +22,17 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from manurestore.data.io import write_text
 from manurestore.viz import panels
 
 DEFAULT_MAX_SIDE = 2000
@@ -203,9 +206,8 @@ def render_report(entries: list[PageEntry], options: ReportOptions, failures: li
     )
 
 
-def write_report(path: Path, text: str) -> None:
-    """Write the HTML in one step (temp file, then rename), readable like any file the user makes."""
-    from manurestore.atomic import atomic_write_text
-
-    atomic_write_text(path, text)
-
+def write_report(path: Path, text: str, *, overwrite: bool = False, protected: Collection[str | PathLike] = ()) -> Path:
+    """Write the HTML in one step by the rules every output follows: never over one of the
+    command's inputs (`protected`), even with `overwrite`; over an existing file only with it,
+    also when another process wrote one meanwhile (a one-line OutputError)."""
+    return write_text(path, text, overwrite=overwrite, protected=protected)
