@@ -18,7 +18,7 @@ def command(
     inputs: List[Path] = typer.Argument(..., help="Image files or folders (folders are processed recursively).", show_default=False),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input file) or folder. Default: IN.PRESET.jpg beside a file, FOLDER.PRESET/ beside a folder."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Shipped preset name (light, aged, heavy) or a .toml file. Default: aged."),
-    op: Optional[List[str]] = typer.Option(None, "--op", help="Apply this single op at its default range (repeatable, in order); instead of --preset."),
+    op: Optional[List[str]] = typer.Option(None, "--op", metavar="NAME", help="Apply this single op at its default range (repeatable, in order); instead of --preset."),
     seed: int = typer.Option(0, "--seed", help="One seed for everything; each image's randomness derives from it and the image's relative path."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images of one size degraded together; does not change the result."),
@@ -32,12 +32,14 @@ def command(
     Examples: manurestore degrade page.jpg --preset aged  (writes page.aged.jpg);
     manurestore degrade clean/ -o degraded/ --preset heavy --seed 3
     """
-    from manurestore.data.jobs import check_writable, existing_targets, plan_job
+    from manurestore.data.io import check_environment, check_output
+    from manurestore.data.jobs import existing_targets, plan_job, prepare_output_folders
     from manurestore.degradations.files import degrade_files, write_records
     from manurestore.degradations.pipeline import Pipeline
     from manurestore.degradations.presets import preset_label
     from manurestore.devices import resolve_device
 
+    check_environment()
     if preset and op:
         raise UsageError("give either --preset or --op, not both")
     if op:
@@ -53,8 +55,10 @@ def command(
     clashes = existing_targets(plan)
     if clashes and not overwrite:
         raise UsageError(f"{clashes[0]}: already exists ({len(clashes)} output(s) in all); pass --overwrite to replace them")
-    for folder in {task.target.parent for task in plan.tasks}:
-        check_writable(folder)
+    inputs_read = [task.source for task in plan.tasks] + ([Path(preset)] if preset and Path(preset).is_file() else [])
+    if params_out is not None:
+        check_output(params_out, inputs_read, overwrite)
+    prepare_output_folders(plan, plan.tasks)
 
     started = time.perf_counter()
     with file_progress(show=len(plan.tasks) > 1) as progress:
@@ -69,15 +73,19 @@ def command(
             plan.tasks, pipeline, seed=seed, device=torch_device, batch_size=batch_size,
             overwrite=overwrite, quality=quality, on_done=advance,
         )
-    if params_out is not None:
-        write_records(params_out, result.records, seed, overwrite)
     for failure in result.failures:
         print_error(failure.message)
+    if result.failures and not (result.written or result.skipped_existing):
+        raise typer.Exit(1)  # every image failed: the error lines say it all, and there is nothing to record
+    if params_out is not None:
+        write_records(params_out, result.records, seed, overwrite, protected=inputs_read)
     elapsed = time.perf_counter() - started
     skipped = plan.skipped_hidden + plan.skipped_other
     where = plan.output_dirs[0] if len(plan.output_dirs) == 1 else (result.written[0] if len(result.written) == 1 else "outputs")
+    elsewhere = len(result.skipped_existing)  # none existed at the start: another process wrote them
     err_console.print(
         f"degraded {len(result.written)} image(s) with {pipeline.name} (seed {seed}) → {where} in {elapsed:.1f} s"
+        + (f"; {elsewhere} output(s) written meanwhile by another process, kept as they are" if elsewhere else "")
         + (f"; {len(result.failures)} failed" if result.failures else "")
         + (f"; {skipped} non-image or hidden file(s) skipped" if skipped else ""),
         markup=False, highlight=False,

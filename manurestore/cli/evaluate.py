@@ -33,7 +33,7 @@ def _split_positionals(paths: list[Path], model: Optional[Path], pairs: Optional
 
 @reports_errors
 def command(
-    paths: List[Path] = typer.Argument(None, help="MODEL DATA, or just DATA (with -m, or the bundled model). DATA holds clean images.", show_default=False),
+    paths: List[Path] = typer.Argument(None, metavar="[MODEL] [DATA]", help="MODEL DATA, or just DATA (with -m, or the bundled model). DATA holds clean images.", show_default=False),
     model: Optional[Path] = typer.Option(None, "-m", "--model", help="A .safetensors file from `manurestore train`."),
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Real pairs: a folder with degraded/ and clean/ matched by name (no synthetic degradation)."),
     preset: str = typer.Option("aged", "--preset", "-p", help="Degradation preset for clean DATA."),
@@ -60,16 +60,16 @@ def command(
     """
     from manurestore import __version__
     from manurestore.data.folders import find_images, find_pairs, select_images
+    from manurestore.data.io import check_environment, check_output, write_text
     from manurestore.degradations.pipeline import Pipeline
     from manurestore.devices import resolve_device, resolve_precision
     from manurestore.inference import evaluation
     from manurestore.inference.restorer import load_restorer
 
+    check_environment()
     model_path, data = _split_positionals(list(paths or []), model, pairs)
     if data is None and pairs is None:
         raise UsageError("give the data to evaluate on: DATA (clean images) or --pairs DATA")
-    if json_out is not None and json_out.exists() and not overwrite:
-        raise UsageError(f"{json_out}: already exists; pass --overwrite to replace it")
     include, exclude = list(include or []), list(exclude or [])
     torch_device = resolve_device(device)
     resolve_precision(precision, torch_device)  # a bad value is a usage error before any work
@@ -81,12 +81,17 @@ def command(
         selected_pairs = [pair for pair in found_pairs if pair[0] in kept]
         count = len(selected_pairs)
         data_label = f"{pairs} (real pairs)"
+        inputs = [path for pair in found_pairs for path in pair]
     else:
         root = data
-        found = select_images(find_images(root).paths, root, include, exclude)
+        inputs = find_images(root).paths
+        found = select_images(inputs, root, include, exclude)
         sources = [(p, p.relative_to(root).as_posix() if root.is_dir() else p.name) for p in found]
         count = len(sources)
         data_label = str(root)
+    inputs += [path for path in (model_path, Path(preset)) if path is not None and path.is_file()]
+    if json_out is not None:
+        check_output(json_out, inputs, overwrite)
     if count == 0:
         which = " with " + " ".join([f"--include {p}" for p in include] + [f"--exclude {p}" for p in exclude]) if include or exclude else ""
         raise UsageError(f"no images found in {pairs or data}{which}")
@@ -94,10 +99,10 @@ def command(
     restorer, metadata, model_path = loaded.restorer, loaded.metadata, loaded.path
     failures: list = []
 
-    def make_set(p=pipeline):
+    def make_set(p=pipeline, failed=failures):
         if pairs is not None:
-            return evaluation.paired_set(selected_pairs, pairs, crop, failures)
-        return evaluation.synthetic_set(sources, p, seed, torch_device, crop, failures)
+            return evaluation.paired_set(selected_pairs, pairs, crop, failed)
+        return evaluation.synthetic_set(sources, p, seed, torch_device, crop, failed)
 
     started = time.perf_counter()
     singles = evaluation.single_op_pipelines(pipeline) if per_degradation and pipeline is not None else []
@@ -110,7 +115,8 @@ def command(
         if singles:
             op_bar = progress.add_task("each op", total=count * len(singles), rate="")
             for single in singles:
-                op_result = evaluation.evaluate_images(make_set(single), restorer, failures=[],
+                # A file that failed above fails again here: it is reported once, from the first pass.
+                op_result = evaluation.evaluate_images(make_set(single, []), restorer, failures=[],
                                                        on_done=lambda row: progress.update(op_bar, advance=1))
                 per_op_rows.append((single.name, op_result.rows))
     for _, message in failures:
@@ -137,8 +143,6 @@ def command(
     if per_op:
         _print_per_op(per_op, grouped)
     if json_out is not None:
-        from manurestore.atomic import atomic_write_text
-
         report = {
             "manurestore_version": __version__,
             "model": {"path": str(model_path), **metadata},
@@ -165,7 +169,7 @@ def command(
             "failures": [message for _, message in failures],
             "seconds": time.perf_counter() - started,
         }
-        atomic_write_text(json_out, json.dumps(report, indent=2))
+        write_text(json_out, json.dumps(report, indent=2), overwrite=overwrite, protected=[*inputs, model_path])
         err_console.print(f"wrote {json_out}", markup=False, highlight=False)
     if failures:
         raise typer.Exit(1)

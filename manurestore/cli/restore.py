@@ -38,11 +38,13 @@ def command(
     Examples: manurestore restore folio.jpg  (writes folio.restored.jpg);
     manurestore restore scans/ -o restored/ -m runs/latest/best.safetensors --shard 1/4
     """
-    from manurestore.data.jobs import check_writable, plan_job, parse_shard, select_shard
+    from manurestore.data.io import check_environment
+    from manurestore.data.jobs import parse_shard, plan_job, prepare_output_folders, select_shard
     from manurestore.devices import resolve_device, resolve_precision
     from manurestore.inference.files import restore_files
     from manurestore.inference.restorer import load_restorer
 
+    check_environment()
     torch_device = resolve_device(device)
     resolve_precision(precision, torch_device)  # a bad value is a usage error before any work
     shard_spec = parse_shard(shard)
@@ -53,8 +55,7 @@ def command(
     loaded = load_restorer(model, torch_device, tile=tile, overlap=overlap, batch_size=batch_size, precision=precision,
                            colour=colour)
     restorer, model_path = loaded.restorer, loaded.path
-    for folder in {task.target.parent for task in tasks}:
-        check_writable(folder)
+    prepare_output_folders(plan, tasks)
 
     started = time.perf_counter()
     totals = {"pages": 0, "mp": 0.0}
@@ -70,6 +71,8 @@ def command(
         result = restore_files(tasks, restorer, overwrite=overwrite, quality=quality, on_done=advance)
     for failure in result.failures:
         print_error(failure.message)
+    if result.failures and not (result.written or result.skipped_existing):
+        raise typer.Exit(1)  # every page failed: the error lines say it all, a line of zeros adds nothing
     elapsed = time.perf_counter() - started
     parts = [f"restored {len(result.written)} page(s) ({result.megapixels:.1f} MP) with {model_path.name} in {elapsed:.1f} s"]
     if result.megapixels:

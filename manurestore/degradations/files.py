@@ -1,7 +1,8 @@
 """Degrading image files: read, group equal shapes into batches, degrade on the device, write.
 
 Each image's randomness comes from (seed, its identity), so grouping and batch size change
-nothing in the output bytes.
+nothing in the output bytes. A batch that runs out of memory is done again one page at a time,
+so only a page too large on its own fails (with a one-line error naming it).
 """
 
 from __future__ import annotations
@@ -9,16 +10,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Collection, Iterable
 
 import numpy as np
 import torch
 
 from manurestore.batches import to_batch, to_images
+from manurestore.data.io import is_out_of_memory, out_of_memory_error, write_text
 from manurestore.data.jobs import FileJob, FileTask
 from manurestore.degradations.pipeline import Pipeline
-from manurestore.errors import ManurestoreError
 from manurestore.seeding import image_seed
+
+MEMORY_HINT = "degrade with --device cpu"
 
 
 @dataclass
@@ -39,7 +42,11 @@ def degrade_files(
     quality: int = 95,
     on_done: Callable[[FileTask], None] | None = None,
 ) -> DegradeJob:
-    """Degrade every task's source into its target; bad files are recorded, the rest go on."""
+    """Degrade every task's source into its target; bad files are recorded, the rest go on.
+
+    Without `overwrite`, a target that another process wrote first is left alone and listed in
+    the job's `skipped_existing`.
+    """
     job = DegradeJob(list(tasks), overwrite=overwrite, quality=quality)
     pending: dict[tuple[int, ...], list[tuple[FileTask, np.ndarray]]] = {}
     pending_count = 0
@@ -53,7 +60,7 @@ def degrade_files(
             for task, _ in group:
                 on_done(task)
 
-    for task, image in job.sources():
+    for task, image in job.sources(skip_existing=True):
         if image is None:
             if on_done:
                 on_done(task)
@@ -73,9 +80,20 @@ def degrade_files(
 
 def _degrade_group(group, pipeline: Pipeline, seed: int, device: torch.device, job: DegradeJob) -> None:
     seeds = [image_seed(seed, task.identity) for task, _ in group]
-    batch = to_batch([image for _, image in group], device)
-    degraded, history = pipeline(batch, seeds, record=True, overwrite_input=True)
-    for (task, _), image, image_seed_value, fired in zip(group, to_images(degraded), seeds, history):
+    try:
+        batch = to_batch([image for _, image in group], device)
+        degraded, history = pipeline(batch, seeds, record=True, overwrite_input=True)
+        images = to_images(degraded)
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        if len(group) == 1:
+            job.fail(group[0][0], out_of_memory_error(group[0][0].source, MEMORY_HINT))
+        else:
+            for item in group:
+                _degrade_group([item], pipeline, seed, device, job)
+        return
+    for (task, _), image, image_seed_value, fired in zip(group, images, seeds, history):
         if not job.write(task, image):
             continue
         job.records.append({
@@ -97,14 +115,8 @@ def degrade_page(clean: np.ndarray, pipeline: Pipeline, seed: int, identity: str
     return to_images(degraded)[0], record[0]
 
 
-def write_records(path: Path, records: list[dict], seed: int, overwrite: bool) -> None:
-    """The audit trail: one JSON line per output, written atomically."""
-    from manurestore.atomic import atomic_write_text
-
-    if path.exists() and not overwrite:
-        raise ManurestoreError(f"{path}: already exists; pass --overwrite to replace it")
+def write_records(path: Path, records: list[dict], seed: int, overwrite: bool, protected: Collection[Path] = ()) -> None:
+    """The audit trail: one JSON line per output, written atomically, never over an input in
+    `protected` (the command's inputs) and over an existing file only with `overwrite`."""
     lines = "".join(json.dumps({"job_seed": seed, **record}, ensure_ascii=False) + "\n" for record in records)
-    try:
-        atomic_write_text(path, lines)
-    except OSError as error:
-        raise ManurestoreError(f"{path}: cannot write the parameter record ({error.strerror or error})") from None
+    write_text(path, lines, overwrite=overwrite, protected=protected)
