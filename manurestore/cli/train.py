@@ -63,7 +63,7 @@ def command(
     perceptual_weight: Optional[float] = _opt("perceptual_weight", "--perceptual-weight", help="Weight of the VGG16 perceptual loss."),
     ssim_weight: Optional[float] = _opt("ssim_weight", "--ssim-weight", help="Weight of (1 − SSIM)."),
     vgg_weights: Optional[Path] = _opt("vgg_weights", "--vgg-weights", help="torchvision-format vgg16-397923af.pth (else $TORCH_HOME/hub/checkpoints/)."),
-    init_weights: Optional[Path] = _opt("init_weights", "--init-weights", help="Fine-tune: start from a .safetensors file (e.g. the bundled model) instead of a fresh model."),
+    init_weights: Optional[Path] = _opt("init_weights", "--init-weights", help="Fine-tune: start from a .safetensors file instead of a fresh model; 'bundled' is the pretrained model shipped with manurestore (a vit-small: pass --model vit-small)."),
     preset: Optional[str] = _opt("preset", "--preset", "-p"),
     val: Optional[Path] = _opt("val", "--val"),
     val_fraction: Optional[float] = _opt("val_fraction", "--val-fraction"),

@@ -17,6 +17,7 @@ from manurestore.errors import UsageError
 from manurestore.models.registry import MAX_CROP, MIN_CROP
 from manurestore.validation import readable_path, shown
 
+BUNDLED = "bundled"  # --init-weights bundled: the package's pretrained model
 PATH_FIELDS = ("data", "vgg_weights", "init_weights", "val", "run_dir", "cache_dir")
 
 
@@ -45,7 +46,7 @@ class TrainConfig(BaseModel):
     perceptual_weight: float = Field(0.1, ge=0)
     ssim_weight: float = Field(0.1, ge=0)
     vgg_weights: Optional[Path] = Field(None, description="torchvision-format VGG16 weights for the perceptual loss")
-    init_weights: Optional[Path] = Field(None, description="start from these .safetensors weights (fine-tuning) instead of a fresh model")
+    init_weights: Optional[Path] = Field(None, description="start from these .safetensors weights (fine-tuning) instead of a fresh model; 'bundled' is the pretrained model shipped with the package")
     preset: str = Field("aged", description="degradation preset name or TOML path")
     val: Optional[Path] = Field(None, description="validation folder (default: DATA/val, or a split)")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="share of a single folder held out for validation")
@@ -82,6 +83,20 @@ class TrainConfig(BaseModel):
         if any("\0" in str(path) for path in paths if path is not None):
             raise ValueError("a path may not contain a NUL character")
         return value
+
+    @field_validator("init_weights")
+    @classmethod
+    def _bundled(cls, value: Optional[Path]) -> Optional[Path]:
+        """`--init-weights bundled` is the pretrained model shipped with the package (a file of
+        that name in the working folder still wins), so fine-tuning it needs no path."""
+        if value is None or str(value) != BUNDLED or value.exists():
+            return value
+        from manurestore.models.checkpoint import bundled_model_path
+
+        bundled = bundled_model_path()
+        if bundled is None:
+            raise ValueError("this installation has no bundled model; give the path of a .safetensors file")
+        return bundled
 
     @field_validator("model")
     @classmethod
