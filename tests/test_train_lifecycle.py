@@ -288,3 +288,14 @@ def test_every_file_a_run_writes_gets_the_users_usual_permissions(tmp_path):
     files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
     assert {path.name for path in files} >= {"best.safetensors", "last.safetensors", "state.pt", "config.json"}
     assert {oct(path.stat().st_mode & 0o777) for path in files} == {oct(0o644)}
+
+
+def test_init_weights_bundled_names_the_shipped_model_unless_a_file_has_that_name(tmp_path, monkeypatch):
+    from manurestore.models.checkpoint import bundled_model_path
+    from manurestore.training.config import TrainConfig
+
+    assert TrainConfig(init_weights="bundled").init_weights == bundled_model_path()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundled").write_bytes(b"mine")
+    assert TrainConfig(init_weights="bundled").init_weights == Path("bundled")
+    (tmp_path / "bundled").unlink()
