@@ -18,16 +18,25 @@ import time
 from pathlib import Path
 from typing import Callable
 
-#: A temp file untouched this long is stale whoever made it (a live writer keeps writing to it).
+#: A temp file untouched this long is stale whoever made it: a writer fills its temp file and
+#: publishes it within moments, so an hour-old one belongs to a process that died.
 STALE_AFTER_S = 3600
 # The target's name is cut to this many bytes, so the temp name stays under the 255-byte limit.
 _MAX_NAME_BYTES = 200
-_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<host>[0-9a-f]{4})-(?P<pid>[1-9][0-9]*)-[0-9a-f]{8}\.tmp", re.DOTALL)
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]*)-[0-9a-f]{8}\.tmp", re.DOTALL)
 
 
 def _host_tag() -> str:
-    """Four hex digits for this machine, so a pid is only ever compared with this machine's."""
-    return hashlib.blake2b(socket.gethostname().encode("utf-8", "surrogateescape"), digest_size=2).hexdigest()
+    """Eight hex digits for this machine and process-id namespace, so a pid is only compared with
+    pids of the same namespace: containers sharing a hostname, or a network folder written from
+    several machines, each have their own."""
+    namespace = ""
+    try:
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        pass
+    identity = f"{socket.gethostname()}/{namespace}".encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(identity, digest_size=4).hexdigest()
 
 
 def temp_name(name: str) -> str:

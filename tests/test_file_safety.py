@@ -378,3 +378,30 @@ def test_an_empty_folder_says_it_holds_no_images(tmp_path, layout):
     message = str(caught.value)
     assert message.startswith(f"{empty}: holds no images (") and ".png" in message and ".jpg" in message
     assert message.endswith(f"manurestore synth {tmp_path}") and caught.value.exit_code == 2
+
+
+def test_two_inputs_with_one_output_name_are_refused_before_any_work(tmp_path):
+    save(tmp_path / "a" / "p.png")
+    save(tmp_path / "b" / "p.png", seed=1)
+    for inputs in ([tmp_path / "a" / "p.png", tmp_path / "b" / "p.png"], [tmp_path / "a", tmp_path / "b"]):
+        result = invoke("degrade", *inputs, "-o", tmp_path / "out", "--op", "contrast")
+        assert "would both be written to" in one_line_error(result, 2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_params_out_may_not_be_one_of_the_images_outputs(tmp_path):
+    save(tmp_path / "imgs" / "p0.png")
+    target = tmp_path / "imgs.contrast" / "p0.png"
+    assert invoke("degrade", tmp_path / "imgs", "--op", "contrast").exit_code == 0
+    before = target.read_bytes()
+    result = invoke("degrade", tmp_path / "imgs", "--op", "contrast", "--overwrite", "--params-out", target)
+    assert "is also one of the degraded images' outputs" in one_line_error(result, 2)
+    assert target.read_bytes() == before
+
+
+def test_an_output_folder_holding_the_users_images_is_never_marked(tmp_path):
+    save(tmp_path / "d" / "a.png")
+    save(tmp_path / "d" / "mine" / "b.png", seed=1)
+    assert invoke("degrade", tmp_path / "d", "-o", tmp_path / "d" / "mine", "--op", "contrast").exit_code == 0
+    assert not (tmp_path / "d" / "mine" / OUTPUT_MARKER).exists()
+    assert tmp_path / "d" / "mine" / "b.png" in find_images(tmp_path / "d").paths

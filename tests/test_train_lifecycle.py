@@ -3,7 +3,6 @@ that --overwrite may and may not touch, and broken state files on --resume (one 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
@@ -299,3 +298,36 @@ def test_init_weights_bundled_names_the_shipped_model_unless_a_file_has_that_nam
     (tmp_path / "bundled").write_bytes(b"mine")
     assert TrainConfig(init_weights="bundled").init_weights == Path("bundled")
     (tmp_path / "bundled").unlink()
+
+
+def test_a_state_pt_of_the_users_own_is_not_a_run_and_survives_overwrite(tmp_path):
+    cfg = config(tmp_path)
+    cfg.run_dir.mkdir()
+    (cfg.run_dir / "state.pt").write_bytes(b"my own state")
+    (cfg.run_dir / "config.json").write_text('{"lr": 1}')
+    with pytest.raises(UsageError, match="not a run folder"):
+        prepare_run_dir(cfg, resume=False, overwrite=True)
+    with pytest.raises(UsageError, match="holds no run to resume"):
+        prepare_run_dir(cfg, resume=True, overwrite=False)
+    assert (cfg.run_dir / "state.pt").read_bytes() == b"my own state"
+
+
+def test_overwrite_leaves_folders_and_linked_samples_alone(tmp_path):
+    cfg = config(tmp_path)
+    prepare_run_dir(cfg, resume=False, overwrite=False)
+    write_run_config(cfg)
+    (cfg.run_dir / "best.safetensors").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "epoch-001.png").write_bytes(b"not the run's")
+    (cfg.run_dir / "samples").symlink_to(elsewhere)
+    prepare_run_dir(cfg, resume=False, overwrite=True)
+    assert (elsewhere / "epoch-001.png").exists() and (cfg.run_dir / "best.safetensors").is_dir()
+    assert not (cfg.run_dir / "config.json").exists()
+
+
+def test_a_run_dir_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for extra in ([], ["--overwrite"]):
+        result = runner.invoke(app, train_args(tmp_path, "--epochs", "1", "--run-dir", str(tmp_path / "afile"), *extra))
+        assert result.exit_code == 2 and "is a file, not a folder" in one_error_line(result)

@@ -57,9 +57,9 @@ def reports_errors(command: F) -> F:
         except ManurestoreError as error:
             print_error(str(error))
             raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
-            print_error("interrupted")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as stop:  # a stop signal (training.stopping) carries its name and exit code
+            print_error(f"stopped by {stop.signal_name}" if hasattr(stop, "signal_name") else "interrupted")
+            raise typer.Exit(getattr(stop, "exit_code", 130)) from None
 
     return wrapper  # type: ignore[return-value]
 

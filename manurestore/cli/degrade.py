@@ -58,6 +58,8 @@ def command(
     inputs_read = [task.source for task in plan.tasks] + ([Path(preset)] if preset and Path(preset).is_file() else [])
     if params_out is not None:
         check_output(params_out, inputs_read, overwrite)
+        if any(params_out.resolve() == task.target.resolve() for task in plan.tasks):
+            raise UsageError(f"--params-out {params_out}: is also one of the degraded images' outputs; choose another name")
     prepare_output_folders(plan, plan.tasks)
 
     started = time.perf_counter()

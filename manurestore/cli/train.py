@@ -173,7 +173,6 @@ class _TrainProgress:
         self.rate = 0.0
         self._last_time = None
         self._first_step: tuple[int, float] | None = None  # (step, time) when this session's first step ended
-        self._steps_seen = 0
         self._first_step_seconds: float | None = None
 
     def __enter__(self):

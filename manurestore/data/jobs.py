@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from manurestore.atomic import remove_stale_temps
-from manurestore.data.folders import find_images, mark_output_folder
+from manurestore.data.folders import OUTPUT_MARKER, find_images, mark_output_folder
 from manurestore.data.io import (
     IMAGE_SUFFIXES,
     OutputExistsError,
@@ -96,7 +96,8 @@ class FileJob:
             yield task, page
 
     def write(self, task: FileTask, image: np.ndarray) -> bool:
-        """Write one output; False (and a recorded failure) when it cannot be written."""
+        """Write one output; False when it was not written: a recorded failure, or a target another
+        process wrote meanwhile (counted in skipped_existing, as done)."""
         try:
             write_image(task.target, image, quality=self.quality, overwrite=self.overwrite, protected=self._protected)
         except OutputExistsError:  # another process wrote it since the task came up: done
@@ -180,7 +181,20 @@ def plan_job(inputs: Sequence[Path], output: Path | None, tag: str, fmt: str | N
     protected = protected_paths(task.source for task in plan.tasks)
     for task in plan.tasks:
         check_not_input(task.target, protected)
+    _check_distinct_targets(plan.tasks)
     return plan
+
+
+def _check_distinct_targets(tasks: Sequence[FileTask]) -> None:
+    """Two inputs of one name (a/p.png and b/p.png into one -o) would share an output: one
+    result would be lost or replace the other, so the job is refused before any work."""
+    first_source: dict[Path, Path] = {}
+    for task in tasks:
+        target = task.target.resolve()
+        if target in first_source:
+            raise UsageError(f"{first_source[target]} and {task.source} would both be written to {task.target}; "
+                             "give them separate -o folders or rename one")
+        first_source[target] = task.source
 
 
 def _plan_folder(plan: JobPlan, root: Path, output: Path | None, tag: str, suffix: str | None, folders: list[Path]) -> None:
@@ -198,13 +212,19 @@ def _plan_folder(plan: JobPlan, root: Path, output: Path | None, tag: str, suffi
     plan.skipped_hidden += found.skipped_hidden
     plan.skipped_other += found.skipped_other
     plan.output_dirs.append(destination)
-    if output is None or holders:
+    # Marked folders are skipped when a parent is listed: never one that already holds the user's images.
+    if output is None or (holders and not _holds_unmarked_images(destination)):
         plan.marked_dirs.append(destination)
     for source in found.paths:
         if destination_resolved in source.resolve().parents:
             continue  # outputs of an earlier run inside the input folder are not inputs
         relative = source.relative_to(root)
         plan.tasks.append(FileTask(source, _with_suffix(destination / relative, suffix), relative.as_posix()))
+
+
+def _holds_unmarked_images(folder: Path) -> bool:
+    """Whether `folder` exists with images in it but no output marker: the user's own images."""
+    return folder.is_dir() and not (folder / OUTPUT_MARKER).exists() and bool(find_images(folder).paths)
 
 
 def existing_targets(plan: JobPlan) -> list[Path]:

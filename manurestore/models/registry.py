@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, model_validator

@@ -58,8 +58,11 @@ def device_gflops(device: torch.device) -> float:
 
 
 def _synchronize(device: torch.device) -> None:
+    """Wait for the device: GPU kernels run asynchronously, so timing them needs it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def vgg_flops(size: int) -> int:

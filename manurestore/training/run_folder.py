@@ -34,28 +34,28 @@ RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "
 def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
     """`check_run_dir`, then make the folder; with --overwrite first remove the old run's files."""
     check_run_dir(cfg, resume, overwrite)
-    if overwrite and not resume and holds_run(cfg.run_dir):
+    if overwrite and not resume and holds_run_config(cfg.run_dir):
         remove_run_files(cfg.run_dir)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def holds_run(run_dir: Path) -> bool:
-    """Whether `run_dir` holds a run: its state, or at least its settings (stopped before a save)."""
-    return (run_dir / STATE_FILE).exists() or holds_run_config(run_dir)
 
 
 def check_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
     """Refuse to mix two runs in one folder, to resume what cannot be, or to --overwrite a folder
     that holds no run (only a run's own files may be removed); changes nothing."""
     run_dir = cfg.run_dir
-    has_state = (run_dir / STATE_FILE).exists()
-    unsaved = not has_state and holds_run_config(run_dir)  # started, stopped before its first save
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--run-dir {run_dir}: is a file, not a folder; choose another --run-dir")
+    # A run writes its config.json first: without one of ours, a state.pt there is not a run's.
+    ours = holds_run_config(run_dir)
+    has_state = ours and (run_dir / STATE_FILE).is_file()
+    unsaved = ours and not has_state  # started, stopped before its first save
     if resume:
         if unsaved:
             raise UsageError(f"{run_dir}: holds a run stopped before its first save (no {STATE_FILE}), so nothing "
                              "can be resumed; start it again with --overwrite instead of --resume")
         if not has_state:
-            raise UsageError(f"{run_dir}: holds no run to resume (no {STATE_FILE}); drop --resume to start a new run there")
+            raise UsageError(f"{run_dir}: holds no run to resume (no {STATE_FILE} and {CONFIG_FILE} of a run); "
+                             "drop --resume to start a new run there")
         return
     if overwrite:
         if not (has_state or unsaved) and run_dir.exists() and any(run_dir.iterdir()):
@@ -84,12 +84,15 @@ def holds_run_config(run_dir: Path) -> bool:
 
 
 def remove_run_files(run_dir: Path) -> None:
-    """Delete what a run writes in `run_dir` and nothing else: its named files and its sample
-    panels (`samples/epoch-NNN.png`); `samples/` itself only once it is empty."""
+    """Delete what a run writes in `run_dir` (one whose config.json is a run's) and nothing else:
+    its named files and its sample panels (`samples/epoch-NNN.png`), `samples/` itself only once it
+    is empty; a folder under one of those names, or a linked `samples/`, is left alone."""
     for name in (CONFIG_FILE, METRICS_FILE, BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE):
-        (run_dir / name).unlink(missing_ok=True)
+        target = run_dir / name
+        if target.is_symlink() or target.is_file():
+            target.unlink()
     samples = run_dir / SAMPLES_DIR
-    if samples.is_dir():
+    if samples.is_dir() and not samples.is_symlink():
         for panel in samples.iterdir():
             if SAMPLE_PANEL.fullmatch(panel.name) and panel.is_file():
                 panel.unlink()

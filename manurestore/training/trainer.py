@@ -38,7 +38,7 @@ Event = Callable[[str, dict], None]
 
 
 class TrainingInterrupted(ManurestoreError):
-    """Ctrl-C or a stop signal: the state was saved; the message says how to resume."""
+    """Ctrl-C or a stop signal: what was trained is saved; the message says how to go on."""
 
     def __init__(self, message: str, exit_code: int = 130):
         super().__init__(message)
@@ -131,7 +131,7 @@ class Trainer:
             if self.ema is not None and state["ema"]:
                 self.ema.load_state_dict(state["ema"])
             torch.set_rng_state(state["torch_rng"])
-        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
             raise CheckpointError(f"{source}: does not fit this run's {self.cfg.model} and optimizer "
                                   f"({first_line(error)}); resume with the run's own settings or start a new --run-dir") from None
         self.step = int(state["step"])
@@ -375,9 +375,9 @@ class Trainer:
                     self._end_of_epoch(epoch, time.perf_counter() - epoch_started, stopping=stop_reason != "finished")
                 if stop_reason != "finished":
                     break
+            self.save(stop_reason)  # inside the try: a stop signal during this save saves again, whole
         except KeyboardInterrupt as stop:
             self._stop(stop)
-        self.save(stop_reason)
         barrier(self.dist)
         return {"steps": self.step, "stop_reason": stop_reason, "seconds": time.perf_counter() - started,
                 "best_psnr": self.best_psnr, "last": self.last_val, "identity": self.identity or {}}
