@@ -17,8 +17,14 @@ def visible_devices() -> list[str]:
     return found
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks the first GPU when there is one, else the CPU; anything else must exist."""
+def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.device:
+    """'auto' picks the first GPU when there is one, else the CPU; anything else must exist.
+
+    Under a launcher that starts one process per GPU (torchrun's LOCAL_RANK), 'auto' and 'cuda'
+    give each process its own GPU, `cuda:LOCAL_RANK` (modulo the GPUs visible).
+    """
+    if local_rank is not None and name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device(f"cuda:{local_rank % torch.cuda.device_count()}")
     if name == "auto":
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     try:
@@ -39,8 +45,20 @@ def resolve_device(name: str = "auto") -> torch.device:
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The compute dtype for `--precision`: auto is bf16 on GPUs that have it, else fp32."""
+def cpu_has_bf16_matrix_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX): there bf16 inference runs
+    2.5× faster than fp32 (the bundled model, 2 cores: 0.46 against 1.16 s/MP) and changes the
+    restored pages by under 0.03 dB; elsewhere bf16 is emulated and slower than fp32."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device, inference: bool = False) -> torch.dtype:
+    """The compute dtype for `--precision`: auto is bf16 on GPUs that have it and, for inference,
+    on CPUs with bf16 matrix units; else fp32 (training on a CPU stays fp32, where it was measured)."""
     if precision not in PRECISIONS:
         raise UsageError(f"--precision {precision!r}: use auto, fp32, bf16 or fp16")
     if precision == "fp32":
@@ -52,5 +70,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
             raise UsageError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
         return torch.float16
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if inference and device.type == "cpu" and cpu_has_bf16_matrix_units():
         return torch.bfloat16
     return torch.float32  # CPUs without bf16 units are slower in bf16 than in fp32

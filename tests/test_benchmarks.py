@@ -18,6 +18,7 @@ CASES = [
     ("restore_throughput.py", ["--device", "cpu"], r"^vit-tiny +cpu +float32 +[\d.]+M +[\d.]+ +\d+ +[\d.]+ +[\d.]+ "),
     ("train_throughput.py", ["--device", "cpu"], r"^  full step +: [\d,.]+ ms .* [\d,.]+ img/s"),
     ("synth_throughput.py", [], r"^paper +1 +\d+×\d+ +[\d.]+ +\d+ "),
+    ("cpu_restore_variants.py", [], r"^bf16 +[\d.]+ +[\d.]+× +[\d.]+ +[+-][\d.]+ "),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -22,7 +23,7 @@ def command(
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in pixels, at least (and by default) 1/8 of a tile."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles restored together."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it, else fp32), fp32, bf16, fp16."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it and on CPUs with AMX, else fp32), fp32, bf16, fp16."),
     colour: str = typer.Option(
         "correct", "--colour", "--color",
         help="correct: remove discolouration the model's page view is confident about (yellowing, fading, uneven light); "
@@ -30,7 +31,7 @@ def command(
     ),
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format for every file (png, jpg, tif, webp, bmp). Default: the input's."),
     quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG/WebP quality."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: process only shard K of N of the inputs (split by file, stable across machines)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: process only shard K of N of the inputs (split by file, stable across machines). Default: the shard torchrun (RANK/WORLD_SIZE) or a SLURM job array gives this process, else all."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Restore again over existing outputs (default: skip them, so an interrupted job resumes)."),
 ) -> None:
     """Restore degraded manuscript scans at full resolution.
@@ -39,15 +40,16 @@ def command(
     manurestore restore scans/ -o restored/ -m runs/latest/best.safetensors --shard 1/4
     """
     from manurestore.data.io import check_environment
-    from manurestore.data.jobs import parse_shard, plan_job, prepare_output_folders, select_shard
+    from manurestore.data.jobs import launcher_shard, parse_shard, plan_job, prepare_output_folders, select_shard
     from manurestore.devices import resolve_device, resolve_precision
     from manurestore.inference.files import restore_files
     from manurestore.inference.restorer import load_restorer
 
     check_environment()
-    torch_device = resolve_device(device)
+    shard_spec = parse_shard(shard) if shard is not None else launcher_shard()
+    local_rank = int(os.environ["LOCAL_RANK"]) if shard is None and os.environ.get("LOCAL_RANK", "").isdigit() else None
+    torch_device = resolve_device(device, local_rank)
     resolve_precision(precision, torch_device)  # a bad value is a usage error before any work
-    shard_spec = parse_shard(shard)
     plan = plan_job(inputs, output, "restored", fmt)
     tasks = select_shard(plan.tasks, shard_spec)
     if not plan.tasks:
@@ -80,7 +82,8 @@ def command(
     if result.skipped_existing:
         parts.append(f"{len(result.skipped_existing)} existing output(s) skipped (--overwrite to redo)")
     if shard_spec:
-        parts.append(f"shard {shard_spec[0]}/{shard_spec[1]}: {len(tasks)} of {len(plan.tasks)} inputs")
+        origin = "" if shard is not None else " from the launcher"
+        parts.append(f"shard {shard_spec[0]}/{shard_spec[1]}{origin} on {torch_device}: {len(tasks)} of {len(plan.tasks)} inputs")
     if result.failures:
         parts.append(f"{len(result.failures)} failed")
     err_console.print("; ".join(parts), markup=False, highlight=False)

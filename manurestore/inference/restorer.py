@@ -53,7 +53,7 @@ def load_restorer(model: Path | None, device: torch.device, *, tile: int | None 
 
     Bad settings (precision, overlap, colour) are usage errors, checked before the weights are read.
     """
-    dtype = resolve_precision(precision, device)
+    dtype = resolve_precision(precision, device, inference=True)
     if colour not in COLOUR_MODES:
         raise UsageError(f"--colour {colour!r}: use {' or '.join(COLOUR_MODES)}")
     path = model_file(model)
