@@ -12,9 +12,10 @@ an input folder, and is marked so that a later listing of a folder above it leav
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -265,6 +266,38 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if count < 1 or not 1 <= index <= count:
         raise UsageError(f"--shard {text!r}: K must be between 1 and N")
     return index, count
+
+
+def launcher_shard(environ: Mapping[str, str] | None = None) -> tuple[int, int] | None:
+    """The shard a launcher gave this process: `torchrun` (RANK of WORLD_SIZE), a SLURM job array
+    (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, from SLURM_ARRAY_TASK_MIN), or both (each array
+    task running torchrun: array task × ranks), as (K, N) like `--shard K/N`; None when not launched so.
+
+    The same stable hash split as `--shard`, so `torchrun --nproc_per_node 4` and `--shard 1/4` …
+    `--shard 4/4` by hand restore the same files each.
+    """
+    env = os.environ if environ is None else environ
+    index, count = 0, 1
+    if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        task, tasks, first = (_env_int(env, name) for name in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"))
+        if tasks < 1 or not 0 <= task - first < tasks:
+            raise UsageError(f"SLURM_ARRAY_TASK_ID {task} is outside the array ({tasks} task(s) from {first}); "
+                             "use a contiguous --array, or --shard K/N")
+        index, count = task - first, tasks
+    if "WORLD_SIZE" in env and "RANK" in env:
+        rank, world = _env_int(env, "RANK"), _env_int(env, "WORLD_SIZE")
+        if world < 1 or not 0 <= rank < world:
+            raise UsageError(f"RANK {rank} is outside WORLD_SIZE {world} (set by the launcher)")
+        index, count = index * world + rank, count * world
+    return None if count == 1 else (index + 1, count)
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int:
+    text = env.get(name, "0" if name == "SLURM_ARRAY_TASK_MIN" else "")
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{name}={text!r}: not a whole number (set by the launcher)") from None
 
 
 def select_shard(tasks: list[FileTask], shard: tuple[int, int] | None) -> list[FileTask]:
