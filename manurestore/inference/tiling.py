@@ -4,8 +4,10 @@ The page is mirrored outwards by half an overlap so its edges are never at a til
 into tiles of the model's training size that overlap by 1/8 of a tile (or more), restored in
 batches, and blended with a window that rises smoothly from the tile border over the overlap.
 Every output pixel is a weighted mean of the tiles that saw it, so there are no seams, and a
-model that returns its input gives back exactly the input. Memory is the page itself, one float
-accumulator of it and one batch of tiles, whatever the page size.
+model that returns its input gives back exactly the input. The page goes to the device once, as
+uint8: padding, cutting tiles, widening to float and blending all happen there, with no per-tile
+host copies. Memory is the page itself (uint8, padded), one float accumulator of it and one batch
+of tiles, whatever the page size.
 
 Colour is decided per page, never per tile. With `colour="correct"` a model with a page-context
 branch looks at the whole page once and every tile receives the same smooth colour correction
@@ -54,6 +56,16 @@ def mirror_pad(page: np.ndarray, top: int, bottom: int, left: int, right: int) -
     return reflect_pad(padded, padded.shape[0] + bottom, padded.shape[1] + right)
 
 
+def mirror_pad_tensor(page: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """`mirror_pad` of an (H, W, C) tensor where it lies (a GPU, say): the same mirrored rows and
+    columns, gathered by index, so the page never returns to the host to be padded."""
+    height, width = page.shape[:2]
+    rows = mirror_pad(np.arange(height).reshape(height, 1, 1), top, bottom, 0, 0)[:, 0, 0]
+    cols = mirror_pad(np.arange(width).reshape(1, width, 1), 0, 0, left, right)[0, :, 0]
+    rows_on, cols_on = (torch.from_numpy(np.ascontiguousarray(index)).to(page.device) for index in (rows, cols))
+    return page.index_select(0, rows_on).index_select(1, cols_on)
+
+
 @dataclass
 class TiledRestorer:
     model: torch.nn.Module
@@ -79,11 +91,13 @@ class TiledRestorer:
         """uint8 H×W×C (C = 1 or 3) → restored uint8 of the same shape."""
         height, width, channels = page.shape
         rgb = np.repeat(page, 3, axis=2) if channels == 1 else page
+        # The page crosses to the device once, as uint8; padding, tiles and blending happen there.
+        on_device = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
         margin = self.overlap // 2
-        padded = mirror_pad(rgb, margin, margin + max(0, self.tile - height - 2 * margin),
-                            margin, margin + max(0, self.tile - width - 2 * margin))
-        field = self._page_field(rgb)
-        out = self._restore_padded(np.ascontiguousarray(padded), field, margin, (height, width))
+        padded = mirror_pad_tensor(on_device, margin, margin + max(0, self.tile - height - 2 * margin),
+                                   margin, margin + max(0, self.tile - width - 2 * margin))
+        field = self._page_field(on_device)
+        out = self._restore_padded(padded, field, margin, (height, width))
         out = out[margin : margin + height, margin : margin + width]
         if self.colour == "keep":
             out = keep_mean_colour(out, rgb)
@@ -91,16 +105,16 @@ class TiledRestorer:
             out = out.mean(dim=2, keepdim=True)
         return to_images(out.permute(2, 0, 1).unsqueeze(0))[0]
 
-    def _page_field(self, rgb: np.ndarray) -> torch.Tensor | None:
+    def _page_field(self, page: torch.Tensor) -> torch.Tensor | None:
         """The page's colour field from its page-context branch (None: no branch, or colour kept)."""
         branch = getattr(self.model, "page_context", None)
         if branch is None or self.colour == "keep":
             return None
         with torch.inference_mode():
-            view = page_view(to_batch([rgb], self.device), branch.view)
+            view = page_view(to_batch(page.unsqueeze(0), self.device), branch.view)
             return branch(view)
 
-    def _restore_padded(self, padded: np.ndarray, field: torch.Tensor | None, margin: int,
+    def _restore_padded(self, padded: torch.Tensor, field: torch.Tensor | None, margin: int,
                         page_size: tuple[int, int]) -> torch.Tensor:
         """The blended float page (H, W, 3); accumulates in place to keep memory at one page."""
         height, width = padded.shape[:2]
@@ -109,7 +123,7 @@ class TiledRestorer:
         # Blend where the model runs: on a GPU the page-size accumulators live in its memory.
         total = torch.zeros((height, width, 3), dtype=torch.float32, device=self.device)
         weight = torch.zeros((height, width, 1), dtype=torch.float32, device=self.device)
-        source = torch.from_numpy(padded)
+        source = padded
         window = self._window.unsqueeze(-1).to(self.device)
         autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype != torch.float32 else nullcontext()
         with torch.inference_mode():
