@@ -126,13 +126,14 @@ def _assert_close_numbers(got, want, where: str) -> None:
 
 def _run_every_command(tmp_path: Path) -> dict[str, str]:
     _invoke("synth", "synth", "--pages", "3", "--seed", "5", "--size", "192x96", "--val-fraction", "0.34")
-    _invoke("degrade", "synth", "-o", "aged", "--preset", "aged", "--seed", "3", "--params-out", "aged.jsonl", "--format", "png")
-    _invoke("degrade", "synth", "-o", "heavy", "--preset", "heavy", "--seed", "4", "--format", "png")
+    # One thread, as pinned above: the commands' `--threads auto` would otherwise take the free cores.
+    _invoke("degrade", "synth", "-o", "aged", "--preset", "aged", "--seed", "3", "--params-out", "aged.jsonl", "--format", "png", "--threads", "1")
+    _invoke("degrade", "synth", "-o", "heavy", "--preset", "heavy", "--seed", "4", "--format", "png", "--threads", "1")
     ops = [arg for name in EVERY_BUILTIN_OP for arg in ("--op", name)]
-    _invoke("degrade", "synth", "-o", "ops", *ops, "--seed", "5", "--params-out", "ops.jsonl", "--format", "png")
+    _invoke("degrade", "synth", "-o", "ops", *ops, "--seed", "5", "--params-out", "ops.jsonl", "--format", "png", "--threads", "1")
     # fp32: `auto` is bf16 on CPUs with AMX, fp32 elsewhere; the references must not depend on the CPU.
-    _invoke("restore", "aged", "-o", "restored", "--precision", "fp32")
-    _invoke("evaluate", "synth", "--preset", "aged", "--seed", "1", "--json", "evaluation.json", "--precision", "fp32")
+    _invoke("restore", "aged", "-o", "restored", "--precision", "fp32", "--threads", "1")
+    _invoke("evaluate", "synth", "--preset", "aged", "--seed", "1", "--json", "evaluation.json", "--precision", "fp32", "--threads", "1")
 
     found = {}
     for name in GOLDEN:

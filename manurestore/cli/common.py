@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from contextlib import nullcontext
 from pathlib import PurePath
 from typing import Callable, TypeVar, get_args
 
@@ -45,12 +46,16 @@ def _one_line_warnings(fallback: Callable) -> Callable:
 
 def reports_errors(command: F) -> F:
     """Turn a ManurestoreError into one line on stderr and its exit code (2 usage, 1 failure);
-    show the library's warnings (a skipped plugin, say) as one line each while it runs."""
+    show the library's warnings (a skipped plugin, say) as one line each while it runs; a command
+    with a `threads` option (see `threads_option`) runs with that many torch threads."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from manurestore.threads import intra_op_threads
+
         try:
-            with warnings.catch_warnings():
+            threads = intra_op_threads(kwargs["threads"]) if kwargs.get("threads") is not None else nullcontext()
+            with warnings.catch_warnings(), threads:
                 warnings.simplefilter("always", ManurestoreWarning)
                 warnings.showwarning = _one_line_warnings(warnings.showwarning)
                 return command(*args, **kwargs)
@@ -150,3 +155,10 @@ class ManurestoreGroup(_KnowsItsCommand, TyperGroup):
 
     def get_params(self, ctx) -> list:
         return _readable(super().get_params(ctx), self.rich_markup_mode)
+
+
+def threads_option():
+    """`--threads auto|N`, the same for every command that computes (see manurestore/threads.py)."""
+    return typer.Option("auto", "--threads", metavar="auto|N",
+                        help="torch threads: auto takes the cores the load leaves free (all on an idle machine; "
+                             "OMP_NUM_THREADS, when set, is kept), or a number.")

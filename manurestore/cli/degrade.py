@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from manurestore.cli.common import err_console, print_error, reports_errors
+from manurestore.cli.common import err_console, print_error, reports_errors, threads_option
 from manurestore.cli.progress import file_progress
 from manurestore.errors import UsageError
 
@@ -26,6 +26,7 @@ def command(
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format for every file (png, jpg, tif, webp, bmp). Default: the input's."),
     quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG/WebP quality of the outputs."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that already exist (inputs are never replaced)."),
+    threads: str = threads_option(),
 ) -> None:
     """Degrade manuscript images with a preset or single ops, reproducibly.
 

@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from manurestore.cli.common import err_console, out_console, print_error, reports_errors
+from manurestore.cli.common import err_console, out_console, print_error, reports_errors, threads_option
 from manurestore.cli.progress import file_progress
 from manurestore.errors import UsageError
 
@@ -50,6 +50,7 @@ def command(
     colour: str = typer.Option("correct", "--colour", "--color", help="correct or keep: as `restore --colour`."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write everything (version, model, data, seed, preset, colour, rows, collections, safety) to this file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
+    threads: str = threads_option(),
 ) -> None:
     """Measure a model: PSNR, SSIM and MSE of restored pages next to the degraded input's.
 

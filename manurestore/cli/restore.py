@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from manurestore.cli.common import err_console, print_error, reports_errors
+from manurestore.cli.common import err_console, print_error, reports_errors, threads_option
 from manurestore.cli.progress import file_progress
 from manurestore.errors import UsageError
 
@@ -33,6 +33,7 @@ def command(
     quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG/WebP quality."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: process only shard K of N of the inputs (split by file, stable across machines). Default: the shard torchrun (RANK/WORLD_SIZE) or a SLURM job array gives this process, else all."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Restore again over existing outputs (default: skip them, so an interrupted job resumes)."),
+    threads: str = threads_option(),
 ) -> None:
     """Restore degraded manuscript scans at full resolution.
 

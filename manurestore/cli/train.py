@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from manurestore.cli.common import err_console, out_console, print_warning, reports_errors
+from manurestore.cli.common import err_console, out_console, print_warning, reports_errors, threads_option
 from manurestore.training.config import TrainConfig
 
 FIELDS = TrainConfig.model_fields
@@ -87,6 +87,7 @@ def command(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir from its state.pt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --run-dir."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the models' sizes and the resolved settings, then stop."),
+    threads: str = threads_option(),
 ) -> None:
     """Train a restoration model on clean images degraded on the fly on the device.
 
