@@ -52,6 +52,7 @@ from manurestore.degradations.pipeline import Pipeline
 from manurestore.devices import resolve_precision
 from manurestore.models.registry import count_parameters
 from manurestore.training.config import TrainConfig
+from manurestore.training.cost import device_gflops, model_step_flops
 from manurestore.training.data import TrainData
 from manurestore.training.losses import VGG16_FILENAME, VGGFeatures
 from manurestore.training.trainer import Trainer, lr_at
@@ -203,6 +204,8 @@ class ModelResult:
     model_alone: Spread | None  # CUDA: train_step on a cached degraded batch
     losses: dict[str, float]
     peak_gpu_memory_gb: float | None = None
+    model_flops: float = 0.0  # FLOPs the networks do per step (training/cost.model_step_flops)
+    device_gflops: float = 0.0  # this device's measured matmul rate in the training precision
     breakdown: dict[str, Spread] | None = None
     epoch_overhead: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
@@ -210,6 +213,11 @@ class ModelResult:
     @property
     def images_per_s(self) -> float:
         return self.batch_size / self.step.median
+
+    @property
+    def model_flop_utilisation(self) -> float:
+        """Achieved network FLOP/s over the device's measured matmul rate in the same precision."""
+        return self.model_flops / self.step.median / (self.device_gflops * 1e9)
 
     @property
     def separate_share(self) -> float:
@@ -310,6 +318,8 @@ def bench_model(bench: Bench, name: str, plan: dict, breakdown: bool, epoch_over
         within_share_data_degrade=Spread.of(shares), data_alone=data_alone, prep_alone=prep_alone,
         model_alone=model_alone, losses=losses, peak_gpu_memory_gb=peak, breakdown=parts_timed,
         epoch_overhead=overhead, notes=notes,
+        model_flops=model_step_flops(trainer.model.config, bench.crop, bench.batch_size, trainer.loss_fn.vgg is not None),
+        device_gflops=device_gflops(device, dtype),
     )
     del trainer, probe, source
     if device.type == "cuda":
@@ -405,6 +415,10 @@ def print_result(r: ModelResult, plan: dict) -> None:
     how = (f"median of {r.step.count} runs of {plan['steps_per_run']} back-to-back steps" if r.device == "cuda"
            else f"median of {r.step.count} steps")
     print(f"  full step          : {_spread(r.step)} — {r.images_per_s:,.1f} img/s, {mp / r.step.median:,.2f} MP/s ({how})")
+    achieved = r.model_flops / r.step.median / 1e9
+    print(f"  model FLOPs        : {r.model_flops / 1e9:,.1f} GFLOP per step (model forward + backward, VGG) → "
+          f"{achieved:,.1f} GFLOP/s = {100 * r.model_flop_utilisation:.1f} % of this device's measured {r.precision} "
+          f"matmul rate ({r.device_gflops:,.0f} GFLOP/s)")
     w = r.within
     total = w["total"].median
     print(f"  within the step    : (instrumented{', a synchronize at each boundary' if r.device == 'cuda' else ''})")
@@ -582,7 +596,7 @@ def main(argv=None) -> int:
         "settings": {"device": device.type, "precision": args.precision, "crop": crop, "batch_size": args.batch_size,
                      "pages": pages, "crops_per_image": crops_per_image, "workers": args.workers,
                      "compile": args.compile, "quick": args.quick},
-        "results": [{**asdict(r), "plan": plan, "images_per_s": r.images_per_s,
+        "results": [{**asdict(r), "plan": plan, "images_per_s": r.images_per_s, "model_flop_utilisation": r.model_flop_utilisation,
                      "separate_share_data_degrade": r.separate_share} for r, plan in results],
         "recipe": RECIPE, "projections": projections, "target_data_share": TARGET_DATA_SHARE,
     })

@@ -39,11 +39,11 @@ class RunCost:
         return self.steps * self.seconds_per_step
 
 
-def device_gflops(device: torch.device) -> float:
-    """GFLOP/s a square float32 matmul reaches on `device` (a fraction of a second to measure)."""
-    side = 2048 if device.type == "cuda" else 512
-    a = torch.randn(side, side, device=device)
-    b = torch.randn(side, side, device=device)
+def device_gflops(device: torch.device, dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s a square matmul in `dtype` reaches on `device` (a fraction of a second to measure)."""
+    side = 4096 if device.type == "cuda" else 512
+    a = torch.randn(side, side, device=device).to(dtype)
+    b = torch.randn(side, side, device=device).to(dtype)
     torch.matmul(a, b)  # warm up the kernel choice
     _synchronize(device)
     repeats, started = 0, time.perf_counter()
@@ -79,17 +79,23 @@ def vgg_flops(size: int) -> int:
     return int(counter.get_total_flops())
 
 
-def step_flops(model_config, crop: int, batch_size: int, perceptual: bool) -> float:
-    """Work of one training step in FLOPs: the model forward and backward (3× forward), the VGG on
-    the restored crops (forward and the backward to its input) and on the clean ones (forward), and
-    the per-image data work (see the constants above)."""
+def model_step_flops(model_config, crop: int, batch_size: int, perceptual: bool) -> float:
+    """FLOPs the networks do in one training step: the model forward and backward (3× forward), the
+    VGG on the restored crops (forward and the backward to its input) and on the clean ones (forward).
+    The numerator of model FLOP utilisation."""
     from manurestore.models.registry import count_flops
 
     flops = 3 * count_flops(model_config, crop)
     if perceptual:
         flops += 3 * vgg_flops(crop)
+    return float(flops * batch_size)
+
+
+def step_flops(model_config, crop: int, batch_size: int, perceptual: bool) -> float:
+    """Work of one training step in FLOPs: `model_step_flops` and the per-image data work (see the
+    constants above), for the estimate."""
     overhead = PAGE_VIEW_OVERHEAD_GFLOP if getattr(model_config, "page_context", False) else IMAGE_OVERHEAD_GFLOP
-    return (flops + overhead * 1e9) * batch_size
+    return model_step_flops(model_config, crop, batch_size, perceptual) + overhead * 1e9 * batch_size
 
 
 def estimate(model_config, crop: int, batch_size: int, perceptual: bool, steps: int, device: torch.device,
