@@ -18,9 +18,17 @@ def test_auto_takes_the_cores_the_load_leaves_free(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "usable_cpus", lambda: 8)
-    for load, expected in ((0.0, 8), (2.6, 5), (7.9, 1), (30.0, 1)):
-        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+    for busy, expected in ((0.0, 8), (2.6, 5), (7.9, 1), (30.0, 1)):
+        monkeypatch.setattr(threads, "busy_cpus_now", lambda busy=busy: busy)
         assert threads.choose_threads("auto") == expected
+    monkeypatch.setattr(threads, "busy_cpus_now", lambda: None)  # no /proc/stat: the load average
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 1.0, 1.0))
+    assert threads.choose_threads("auto") == 5
+
+
+def test_busy_cores_are_read_from_the_kernel_when_it_says():
+    busy = threads.busy_cpus_now(0.05)
+    assert busy is None or 0.0 <= busy <= (os.cpu_count() or 1) + 1e-6
 
 
 def test_a_count_from_the_environment_or_the_user_is_kept(monkeypatch):

@@ -160,5 +160,5 @@ class ManurestoreGroup(_KnowsItsCommand, TyperGroup):
 def threads_option():
     """`--threads auto|N`, the same for every command that computes (see manurestore/threads.py)."""
     return typer.Option("auto", "--threads", metavar="auto|N",
-                        help="torch threads: auto takes the cores the load leaves free (all on an idle machine; "
+                        help="torch threads: auto takes the cores other processes leave free now (all on an idle machine; "
                              "OMP_NUM_THREADS, when set, is kept), or a number.")
