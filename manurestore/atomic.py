@@ -8,6 +8,7 @@ a killed process (see `remove_stale_temps`) from anything else in the folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -31,10 +32,8 @@ def _host_tag() -> str:
     pids of the same namespace: containers sharing a hostname, or a network folder written from
     several machines, each have their own."""
     namespace = ""
-    try:
+    with contextlib.suppress(OSError):  # no /proc (not Linux): the hostname alone
         namespace = str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        pass
     identity = f"{socket.gethostname()}/{namespace}".encode("utf-8", "surrogateescape")
     return hashlib.blake2b(identity, digest_size=4).hexdigest()
 
@@ -79,10 +78,8 @@ def publish(temp: Path, path: Path, overwrite: bool) -> None:
             raise FileExistsError(path) from None
         os.replace(temp, path)
         return
-    try:
+    with contextlib.suppress(OSError):  # published already; a leftover temp is cleared as stale later
         os.unlink(temp)
-    except OSError:
-        pass
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], *, overwrite: bool = True) -> None:
@@ -159,9 +156,7 @@ def remove_stale_temps(folder: Path) -> int:
         return 0
     for path in candidates:
         if is_stale_temp(path, now):
-            try:
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove: leave it
                 path.unlink()
                 removed += 1
-            except OSError:
-                pass
     return removed

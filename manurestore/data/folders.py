@@ -118,11 +118,13 @@ def is_own_folder(names: Collection[str]) -> bool:
 
 def mark_output_folder(folder: Path) -> None:
     """Mark `folder` (which exists) as holding manurestore's outputs; see OUTPUT_MARKER."""
+    if (folder / OUTPUT_MARKER).exists():
+        return  # marked by an earlier run (or another process just now)
     try:
         with open(folder / OUTPUT_MARKER, "x", encoding="utf-8") as stream:
             stream.write(_MARKER_TEXT)
     except FileExistsError:
-        pass
+        return  # another process marked it between the check and the open
     except OSError as error:
         raise FolderError(f"{display_path(folder)}: cannot write into this folder ({error.strerror or error})") from None
 
