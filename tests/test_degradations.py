@@ -230,3 +230,33 @@ def test_a_subclass_overriding_apply_without_out_is_called_without_it():
     x = torch.full((2, 1, 8, 8), 0.25)
     out = Pipeline([Step(Doubled(sigma=(0.0, 0.0)))])(x, [1, 2], overwrite_input=True)
     torch.testing.assert_close(out, torch.full_like(x, 0.5))
+
+
+def test_an_undamaged_share_leaves_exactly_those_images_as_they_came():
+    x = torch.rand(200, 3, 16, 16)
+    seeds = list(range(200))
+    spared = Pipeline.from_preset("train-real")
+    assert spared.undamaged == 0.2
+    out, record = spared(x, seeds, record=True)
+    untouched = [i for i in range(200) if torch.equal(out[i], x[i])]
+    assert untouched == [i for i in range(200) if not record[i]]
+    # About a fifth are spared (the steps alone leave well under 1 % of images clean).
+    assert 25 <= len(untouched) <= 60
+    # The share is drawn per image, so an image's fate does not depend on its batch.
+    first = untouched[0]
+    alone = spared(x[first : first + 2], seeds[first : first + 2])
+    assert torch.equal(alone[0], x[first])
+    assert torch.allclose(alone, out[first : first + 2], atol=1e-6)
+    # Its local half (what a page-context model's tiles learn on) spares the same images.
+    local = spared.only("local")
+    local_out = local(x, seeds)
+    assert all(torch.equal(local_out[i], x[i]) for i in untouched)
+
+
+def test_without_an_undamaged_share_a_preset_degrades_as_before():
+    x = torch.rand(16, 3, 16, 16)
+    broad = Pipeline.from_preset("broad-real")
+    same_steps = Pipeline(broad.steps, undamaged=0.0)
+    assert torch.equal(broad(x, range(16)), same_steps(x, range(16)))
+    with pytest.raises(ValueError, match="undamaged"):
+        Pipeline(broad.steps, undamaged=1.0)

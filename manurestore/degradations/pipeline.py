@@ -21,18 +21,25 @@ from manurestore.plugins import get_op
 
 
 class Pipeline:
-    """Applies its steps in order; clamps to [0, 1] once at the end."""
+    """Applies its steps in order; clamps to [0, 1] once at the end.
 
-    def __init__(self, steps: Sequence[Step], name: str = "custom", description: str = ""):
+    `undamaged` is the share of images left exactly as they came (a seeded draw per image): a
+    restorer trained only on damaged images learns to "repair" clean ones too.
+    """
+
+    def __init__(self, steps: Sequence[Step], name: str = "custom", description: str = "", undamaged: float = 0.0):
+        if not 0.0 <= undamaged < 1.0:
+            raise ValueError(f"undamaged must be a share in [0, 1), got {undamaged}")
         self.steps = list(steps)
         self.name = name
         self.description = description
+        self.undamaged = undamaged
 
     @classmethod
     def from_preset(cls, name_or_path: str | Path) -> "Pipeline":
         """A shipped preset by name (`aged`) or a user's TOML file by path."""
         preset = read_preset(name_or_path)
-        return cls(preset.steps, name=preset.name, description=preset.description)
+        return cls(preset.steps, name=preset.name, description=preset.description, undamaged=preset.undamaged)
 
     @classmethod
     def from_ops(cls, names: Sequence[str]) -> "Pipeline":
@@ -52,6 +59,8 @@ class Pipeline:
         if len(rand) != x.shape[0]:
             raise ValueError(f"{len(rand)} seeds for a batch of {x.shape[0]} images")
         history: list[list[dict]] = [[] for _ in range(x.shape[0])]
+        # Drawn apart from the steps' streams, so a preset without the share degrades as before.
+        spared = rand.fork("undamaged").uniform() < self.undamaged if self.undamaged > 0 else None
         # `owned`: x is a tensor the pipeline made (never the caller's), so ops may write into it.
         owned = overwrite_input and x.is_contiguous()
         if not x.is_contiguous():
@@ -62,6 +71,8 @@ class Pipeline:
                 fires = step_rand.fork("fires").uniform() < step.p
             else:  # uniform() lies in [0, 1): the draw would decide nothing
                 fires = torch.full((x.shape[0],), step.p >= 1.0, dtype=torch.bool, device=x.device)
+            if spared is not None:
+                fires = fires & ~spared
             op_rand = step_rand.fork("op")
             draws = step.op.sample(x.shape[0], op_rand, x.device)
             x, owned = self._apply_where(x, owned, step.op, draws, op_rand, fires)
@@ -96,9 +107,10 @@ class Pipeline:
         """The steps whose op has this `scope` ("page" or "local"), in order: what a restorer's
         tiles are trained on when page-level damage is left to its page-context branch."""
         steps = [step for step in self.steps if step.op.scope == scope]
-        return Pipeline(steps, name=f"{self.name}[{scope}]", description=self.description)
+        return Pipeline(steps, name=f"{self.name}[{scope}]", description=self.description, undamaged=self.undamaged)
 
     def describe(self) -> list[dict]:
+        """The steps as plain values (the `undamaged` share is the pipeline's, not a step's)."""
         return [{"op": s.op.name, "p": s.p, **s.op.params.model_dump(mode="json")} for s in self.steps]
 
 

@@ -19,7 +19,7 @@ from manurestore.plugins import registry
 from manurestore.validation import shown
 
 STEP_KEYS = {"op", "p", "provided_by"}
-TOP_KEYS = {"description", "step"}
+TOP_KEYS = {"description", "undamaged", "step"}
 
 
 class PresetError(ManurestoreError):
@@ -33,6 +33,7 @@ class Preset:
     name: str
     description: str
     steps: tuple[Step, ...]
+    undamaged: float = 0.0  # share of images left clean, so a restorer learns to leave them alone
 
 
 def list_presets() -> list[str]:
@@ -73,16 +74,19 @@ def read_preset(name_or_path: str | Path) -> Preset:
         raise PresetError(f"{label}: not valid TOML ({error})") from None
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise PresetError(f"{label}: unknown top-level key(s) {sorted(unknown)[:5]}; allowed: description, [[step]]")
+        raise PresetError(f"{label}: unknown top-level key(s) {sorted(unknown)[:5]}; allowed: description, undamaged, [[step]]")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise PresetError(f"{label}: key 'description' must be a text, got {shown(description)}")
+    undamaged = data.get("undamaged", 0.0)
+    if isinstance(undamaged, bool) or not isinstance(undamaged, (int, float)) or not 0.0 <= undamaged < 1.0:
+        raise PresetError(f"{label}: key 'undamaged' must be a share in [0, 1), got {shown(undamaged)}")
     raw_steps = data.get("step", [])
     if not isinstance(raw_steps, list) or not raw_steps:
         raise PresetError(f"{label}: no [[step]] tables; a preset needs at least one step")
     ops = registry()
     steps = tuple(_read_step(f"{label}: step {number}", raw, ops) for number, raw in enumerate(raw_steps, start=1))
-    return Preset(preset_label(name_or_path), description, steps)
+    return Preset(preset_label(name_or_path), description, steps, float(undamaged))
 
 
 def _read_step(where: str, raw: object, ops: dict) -> Step:
