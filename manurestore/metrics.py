@@ -15,10 +15,12 @@ Euclidean distance in Lab), used by `evaluate --safety` for the shift of a page'
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PSNR_CAP_DB", "SSIM_WINDOW", "SSIM_SIGMA", "delta_e76", "mse", "psnr", "rgb_to_lab", "ssim", "ssim_map"]
+__all__ = ["PSNR_CAP_DB", "SSIM_WINDOW", "SSIM_SIGMA", "delta_e76", "mse", "psnr", "rgb_to_lab", "set_psnr", "ssim", "ssim_map"]
 
 PSNR_CAP_DB = 100.0
 SSIM_WINDOW = 11
@@ -63,6 +65,14 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     err = mse(a, b)
     value = 10.0 * torch.log10(1.0 / err)  # inf where err == 0
     return value.clamp(max=PSNR_CAP_DB)
+
+
+def set_psnr(mean_squared_error: float) -> float:
+    """PSNR in dB of a whole set from its mean squared error, capped like `psnr`. A mean of
+    per-image PSNRs lets one image the damage left untouched (the 100 dB cap) swamp the rest."""
+    if mean_squared_error <= 0:
+        return PSNR_CAP_DB
+    return min(PSNR_CAP_DB, 10.0 * math.log10(1.0 / mean_squared_error))
 
 
 @torch.no_grad()

@@ -276,7 +276,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         model = self.eval_model.eval()
         clean_all, degraded_all = self.data.val_clean, self.data.val_degraded
-        totals = {"loss": 0.0, "psnr": 0.0, "ssim": 0.0, "mse": 0.0}
+        totals = {"loss": 0.0, "ssim": 0.0, "mse": 0.0}
         restored_first = None
         for start in range(0, clean_all.shape[0], self.cfg.batch_size):
             clean = clean_all[start : start + self.cfg.batch_size]
@@ -288,7 +288,6 @@ class Trainer:
             restored = restored.clamp(0, 1)
             n = clean.shape[0]
             totals["loss"] += float(loss) * n
-            totals["psnr"] += float(metric_fns.psnr(restored, clean).sum())
             totals["ssim"] += float(metric_fns.ssim(restored, clean).sum())
             totals["mse"] += float(metric_fns.mse(restored, clean).sum())
             if restored_first is None:
@@ -296,6 +295,7 @@ class Trainer:
         self.model.train()
         count = clean_all.shape[0]
         result = {key: value / count for key, value in totals.items()}
+        result["psnr"] = metric_fns.set_psnr(result["mse"])
         if self.data.views is not None:
             result["page_psnr"] = self._validate_page_context(model)
         self._save_panel(restored_first)
@@ -307,20 +307,18 @@ class Trainer:
         degraded = page_view(self.data.views.val_degraded, side)
         clean = page_view(self.data.views.val_clean, side)
         corrected = correct_colour(degraded, model.page_context(degraded), (0, 0), (side, side)).clamp(0, 1)
-        return float(metric_fns.psnr(corrected, clean).mean())
+        return metric_fns.set_psnr(float(metric_fns.mse(corrected, clean).mean()))
 
     @torch.no_grad()
     def identity_baseline(self) -> dict[str, float]:
         clean, degraded = self.data.val_clean, self.data.val_degraded
-        baseline = {
-            "psnr": float(metric_fns.psnr(degraded, clean).mean()),
-            "ssim": float(metric_fns.ssim(degraded, clean).mean()),
-            "mse": float(metric_fns.mse(degraded, clean).mean()),
-        }
+        mse = float(metric_fns.mse(degraded, clean).mean())
+        baseline = {"psnr": metric_fns.set_psnr(mse), "ssim": float(metric_fns.ssim(degraded, clean).mean()), "mse": mse}
         if self.data.views is not None:
             side = self.model.page_context.view
             views = self.data.views
-            baseline["page_psnr"] = float(metric_fns.psnr(page_view(views.val_degraded, side), page_view(views.val_clean, side)).mean())
+            view_mse = metric_fns.mse(page_view(views.val_degraded, side), page_view(views.val_clean, side))
+            baseline["page_psnr"] = metric_fns.set_psnr(float(view_mse.mean()))
         return baseline
 
     def _save_panel(self, restored: torch.Tensor) -> None:
