@@ -11,7 +11,7 @@ from manurestore.cli.app import app
 from manurestore.data.synth import generate_page
 from manurestore.degradations.files import degrade_page
 from manurestore.degradations.pipeline import Pipeline
-from manurestore.inference.evaluation import page_metrics
+from manurestore.inference.evaluation import page_metrics, safety_row
 from manurestore.inference.restorer import load_restorer
 from manurestore.models.checkpoint import bundled_model_path
 
@@ -24,27 +24,43 @@ def test_bundled_model_is_package_data_and_small():
     assert path.stat().st_size <= 30 * 1024 * 1024
 
 
-def test_bundled_model_improves_psnr_over_the_identity_baseline():
-    restorer = load_restorer(None, CPU).restorer
-    # A default-size page, as the model was trained on (it was not trained on miniature pages): a
-    # tan leaf, the colour of the cream-to-tan pages it was trained on. It bleaches ochre and brown
-    # leaves (docs/model-card.md, "where it fails"), which evaluate --safety measures on real pages.
-    clean = generate_page(11, kind="palm-leaf")
-    damage = Pipeline.from_ops(["gaussian_noise", "contrast", "yellowing"])
-    degraded, _ = degrade_page(clean, damage, seed=0, identity="fixed-case", device=CPU)
+# An ochre palm leaf at the default size: the colour of the real Tamil leaves (synthetic, so it may
+# live in the repository; the real scans may not). The model before v2 bleached such leaves to cream.
+OCHRE_LEAF_SEED = 24
+
+
+def ochre_leaf() -> np.ndarray:
+    return generate_page(OCHRE_LEAF_SEED, kind="palm-leaf")
+
+
+def test_bundled_model_repairs_a_damaged_ochre_leaf():
+    restorer = load_restorer(None, CPU, precision="fp32").restorer
+    clean = ochre_leaf()
+    # `aged` with seed 0 fires noise, salt and pepper and stains here: the tiles' work.
+    degraded, record = degrade_page(clean, Pipeline.from_preset("aged"), seed=0, identity="ochre-leaf", device=CPU)
+    assert [entry["op"] for entry in record] == ["gaussian_noise", "salt_pepper", "stains"]
     restored = restorer.restore(degraded)
     before, after = page_metrics(degraded, clean), page_metrics(restored, clean)
     assert restored.shape == clean.shape and restored.dtype == np.uint8
-    # The shipped model gives 25.6 → 36.2 dB and 0.831 → 0.967 here; these bounds catch a worse one.
-    assert after["psnr"] > before["psnr"] + 8.0, (before, after)
-    assert after["ssim"] > max(before["ssim"], 0.95), (before, after)
+    # v2 gives 23.15 → 30.13 dB and SSIM 0.911 here; the model before it 10.2 dB (it repainted the leaf).
+    assert after["psnr"] > before["psnr"] + 6.0, (before, after)
+    assert after["ssim"] > 0.89, (before, after)
+
+
+def test_bundled_model_leaves_a_clean_ochre_leaf_its_colour():
+    """Do no harm, in colour too: a clean leaf comes back nearly unchanged (v2: 36.4 dB, ΔE 0.84;
+    the model before it: 9.9 dB, ΔE 25)."""
+    restorer = load_restorer(None, CPU, precision="fp32").restorer
+    clean = ochre_leaf()
+    row = safety_row("ochre-leaf", clean, restorer.restore(clean))
+    assert row["psnr"] >= 35.0, row
+    assert row["delta_e"] <= 1.5, row
 
 
 def test_bf16_restores_the_fixed_case_within_a_tenth_of_a_db_of_fp32():
     """`--precision auto` picks bf16 on CPUs with AMX (2.5× faster there): it must not change the result."""
-    clean = generate_page(11, kind="palm-leaf")  # the default size: the model fails on miniature pages
-    damage = Pipeline.from_ops(["gaussian_noise", "contrast", "yellowing"])
-    degraded, _ = degrade_page(clean, damage, seed=0, identity="fixed-case", device=CPU)
+    clean = ochre_leaf()
+    degraded, _ = degrade_page(clean, Pipeline.from_preset("aged"), seed=0, identity="ochre-leaf", device=CPU)
     psnr = {}
     for precision in ("fp32", "bf16"):
         restored = load_restorer(None, CPU, precision=precision).restorer.restore(degraded)
