@@ -290,3 +290,21 @@ def test_psnr_caps_identical_images_and_clamps_inputs():
     assert torch.equal(psnr(a, a), torch.full((2,), PSNR_CAP_DB))
     assert torch.equal(psnr(a + 2.0, torch.ones_like(a)), torch.full((2,), PSNR_CAP_DB))  # both clamp to 1
     assert torch.equal(mse(torch.full_like(a, -1.0), torch.zeros_like(a)), torch.zeros(2))
+
+
+def test_set_psnr_is_the_sets_mean_error_not_a_mean_of_capped_psnrs():
+    from manurestore import metrics
+
+    clean = torch.rand(4, 3, 16, 16)
+    degraded = clean.clone()
+    degraded[1:] = (degraded[1:] + 0.1).clamp(0, 1)  # one image left undamaged, as a preset may leave it
+    per_image = metrics.psnr(degraded, clean)
+    assert per_image[0] == metrics.PSNR_CAP_DB
+    mean_error = float(metrics.mse(degraded, clean).mean())
+    whole = metrics.set_psnr(mean_error)
+    assert whole == pytest.approx(10 * math.log10(1 / mean_error))
+    # The untouched image lowers the set's error by a quarter (+1.25 dB), where it would lift a
+    # mean of PSNRs by about 20 dB.
+    assert whole <= float(per_image[1:].max()) + 10 * math.log10(4 / 3) + 1e-6
+    assert float(per_image.mean()) > whole + 15
+    assert metrics.set_psnr(0.0) == metrics.PSNR_CAP_DB
