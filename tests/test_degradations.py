@@ -253,6 +253,14 @@ def test_an_undamaged_share_leaves_exactly_those_images_as_they_came():
     assert all(torch.equal(local_out[i], x[i]) for i in untouched)
 
 
+def test_a_preset_on_a_base_runs_the_base_steps_then_its_own(tmp_path):
+    assert Pipeline.from_preset("train-real").describe() == Pipeline.from_preset("broad-real").describe()
+    mine = tmp_path / "mine.toml"
+    mine.write_text('base = "aged"\n[[step]]\nop = "jpeg"\n')
+    assert [step["op"] for step in Pipeline.from_preset(mine).describe()] == [
+        step["op"] for step in Pipeline.from_preset("aged").describe()] + ["jpeg"]
+
+
 def test_without_an_undamaged_share_a_preset_degrades_as_before():
     x = torch.rand(16, 3, 16, 16)
     broad = Pipeline.from_preset("broad-real")

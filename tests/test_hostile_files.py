@@ -194,6 +194,8 @@ def test_degrade_with_a_nan_preset_writes_nothing(tmp_path):
     ('description = 3\n[[step]]\nop = "contrast"\n', r"key 'description' must be a text"),
     ('undamaged = 1.0\n[[step]]\nop = "contrast"\n', r"key 'undamaged' must be a share in \[0, 1\), got 1.0"),
     ('undamaged = "some"\n[[step]]\nop = "contrast"\n', r"key 'undamaged' must be a share"),
+    ('base = "nosuch"\n', r"key 'base' must name a shipped preset \(aged, .*\), got 'nosuch'"),
+    ('base = 3\n[[step]]\nop = "contrast"\n', r"key 'base' must name a shipped preset"),
 ])
 def test_preset_structure_errors_name_the_file_and_the_step(tmp_path, text, expected):
     path = tmp_path / "my.toml"

@@ -19,7 +19,7 @@ from manurestore.plugins import registry
 from manurestore.validation import shown
 
 STEP_KEYS = {"op", "p", "provided_by"}
-TOP_KEYS = {"description", "undamaged", "step"}
+TOP_KEYS = {"description", "base", "undamaged", "step"}
 
 
 class PresetError(ManurestoreError):
@@ -66,7 +66,11 @@ def preset_label(name_or_path: str | Path) -> str:
 
 
 def read_preset(name_or_path: str | Path) -> Preset:
-    """Parse and validate a preset: every op installed, every key known and within its bounds."""
+    """Parse and validate a preset: every op installed, every key known and within its bounds.
+
+    `base = "broad-real"` starts from a shipped preset's steps and appends the file's own, so a
+    variant (another `undamaged` share, one more step) need not copy the steps it shares.
+    """
     label, text = preset_text(name_or_path)
     try:
         data = tomllib.loads(text)
@@ -74,19 +78,30 @@ def read_preset(name_or_path: str | Path) -> Preset:
         raise PresetError(f"{label}: not valid TOML ({error})") from None
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise PresetError(f"{label}: unknown top-level key(s) {sorted(unknown)[:5]}; allowed: description, undamaged, [[step]]")
+        raise PresetError(f"{label}: unknown top-level key(s) {sorted(unknown)[:5]}; allowed: description, base, undamaged, [[step]]")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise PresetError(f"{label}: key 'description' must be a text, got {shown(description)}")
     undamaged = data.get("undamaged", 0.0)
     if isinstance(undamaged, bool) or not isinstance(undamaged, (int, float)) or not 0.0 <= undamaged < 1.0:
         raise PresetError(f"{label}: key 'undamaged' must be a share in [0, 1), got {shown(undamaged)}")
+    base_steps = _base_steps(label, data.get("base"))
     raw_steps = data.get("step", [])
-    if not isinstance(raw_steps, list) or not raw_steps:
+    if not isinstance(raw_steps, list) or not (raw_steps or base_steps):
         raise PresetError(f"{label}: no [[step]] tables; a preset needs at least one step")
     ops = registry()
     steps = tuple(_read_step(f"{label}: step {number}", raw, ops) for number, raw in enumerate(raw_steps, start=1))
-    return Preset(preset_label(name_or_path), description, steps, float(undamaged))
+    return Preset(preset_label(name_or_path), description, base_steps + steps, float(undamaged))
+
+
+def _base_steps(label: str, base: object) -> tuple[Step, ...]:
+    """The steps of the shipped preset named by `base` (none without one). Only shipped presets
+    may be a base: ours never chain back to themselves, and a user's file cannot start a loop."""
+    if base is None:
+        return ()
+    if not isinstance(base, str) or base not in list_presets():
+        raise PresetError(f"{label}: key 'base' must name a shipped preset ({', '.join(list_presets())}), got {shown(base)}")
+    return read_preset(base).steps
 
 
 def _read_step(where: str, raw: object, ops: dict) -> Step:
