@@ -60,26 +60,31 @@ def blur_kernel_sizes(x: Tensor, sizes: Tensor, out: Tensor) -> Tensor:
     step = max(1, cpu_piece(_CPU_PIECE) // (height * width))
     step = min(step, max(stop - first for _, first, stop in runs) * channels)
     radius = max(size for size, _, _ in runs) // 2
-    # Scratch for the padded copies, shared by every run: (planes, H, W + 2r) and (planes, H + 2r, W).
-    wide = new_batch((step * height * (width + 2 * radius),), work, x.device)
+    # Scratch shared by every run: the planes padded on all four sides, and their horizontal blur.
+    square = new_batch((step * (height + 2 * radius) * (width + 2 * radius),), work, x.device)
     tall = new_batch((step * (height + 2 * radius) * width,), work, x.device)
-    result = None if out.dtype == work else new_batch((step, height, width), work, x.device)
     for size, first, stop in runs:
-        border = _border(height, width, size)
+        pad = _PADDERS[_border(height, width, size)]
         weights, r = gaussian_weights(size), size // 2
         for start in range(first * channels, stop * channels, step):
             count = min(step, stop * channels - start)
-            padded = wide[: count * height * (width + 2 * r)].view(count, height, width + 2 * r)
+            padded = square[: count * (height + 2 * r) * (width + 2 * r)].view(count, height + 2 * r, width + 2 * r)
             across = tall[: count * (height + 2 * r) * width].view(count, height + 2 * r, width)
-            padded[:, :, r : r + width].copy_(planes_in[start : start + count])
-            _pad_edges(padded, r, width, -1, border)
-            _correlate(padded, weights, width, -1, across[:, r : r + height])
-            _pad_edges(across, r, height, -2, border)
-            destination = planes_out[start : start + count] if result is None else result[:count]
-            _correlate(across, weights, height, -2, destination)
-            if result is not None:
-                planes_out[start : start + count].copy_(destination)
+            # One call pads both ways: blurring the padded rows across gives exactly the padded
+            # rows of the blurred planes, so the pass down needs no padding of its own.
+            pad(planes_in[start : start + count].to(work), [r, r, r, r], out=padded)
+            _correlate(padded, weights, width, -1, across)
+            destination = planes_out[start : start + count]
+            if destination.dtype == work:
+                _correlate(across, weights, height, -2, destination)
+            else:
+                destination.copy_(_correlate(across, weights, height, -2, torch.empty_like(destination, dtype=work)))
     return out
+
+
+# Padding of (planes, H, W) on all four sides into a given tensor: reflected as OpenCV's
+# BORDER_REFLECT_101 (the edge cell is not repeated), or replicated.
+_PADDERS = {"reflect": torch.ops.aten.reflection_pad2d.out, "replicate": torch.ops.aten.replication_pad2d.out}
 
 
 def _border(height: int, width: int, kernel_size: int) -> str:
@@ -103,25 +108,12 @@ def _blur_with_kornia(x: Tensor, sizes: Tensor, out: Tensor) -> Tensor:
     return out
 
 
-def _pad_edges(padded: Tensor, radius: int, size: int, dim: int, border: str) -> None:
-    """Fill the `radius` cells at each end of `dim` around the `size` interior cells."""
-    if radius == 0:
-        return
-    first, last = radius, radius + size - 1
-    if border == "reflect":  # …, x2, x1 | x0, x1, x2, … (the edge cell is not repeated)
-        for j in range(1, radius + 1):
-            padded.select(dim, first - j).copy_(padded.select(dim, first + j))
-            padded.select(dim, last + j).copy_(padded.select(dim, last - j))
-    else:
-        padded.narrow(dim, 0, radius).copy_(padded.narrow(dim, first, 1).expand_as(padded.narrow(dim, 0, radius)))
-        padded.narrow(dim, last + 1, radius).copy_(padded.narrow(dim, last, 1).expand_as(padded.narrow(dim, 0, radius)))
-
-
-def _correlate(padded: Tensor, weights: list[float], size: int, dim: int, out: Tensor) -> None:
-    """out = Σ_j weights[j] · padded shifted by j along `dim` (a 'valid' 1-D correlation)."""
+def _correlate(padded: Tensor, weights: list[float], size: int, dim: int, out: Tensor) -> Tensor:
+    """out = Σ_j weights[j] · padded shifted by j along `dim` (a 'valid' 1-D correlation); returns out."""
     torch.mul(padded.narrow(dim, 0, size), weights[0], out=out)
     for tap in range(1, len(weights)):
         out.add_(padded.narrow(dim, tap, size), alpha=weights[tap])
+    return out
 
 
 def gaussian_blur_sigma(x: Tensor, sigma: Tensor, max_sigma: float) -> Tensor:
