@@ -42,7 +42,8 @@ from manurestore.degradations.fields import FIELD_GRID, grid_centres, grid_size,
 from manurestore.degradations.filters import blur_kernel_sizes, gaussian_blur_sigma, opencv_sigma
 from manurestore.degradations.illumination import illumination
 from manurestore.degradations.jpeg import jpeg
-from manurestore.degradations.random import ImageRandom
+from manurestore.degradations import fused
+from manurestore.degradations.random import ImageRandom, _normal_table, hashed_bits
 from manurestore.degradations.show_through import show_through
 from manurestore.degradations.staining import STAIN_BROWN, stain_
 from manurestore.degradations.tide_stains import tide_stains
@@ -79,12 +80,30 @@ def gaussian_noise(x: Tensor, sigma: Tensor | float, rand: ImageRandom, *, out: 
     source = x.reshape(batch, -1)  # a view for contiguous x; `target` is contiguous
     flat = target.view(batch, -1)
     scale = per_image(_each_image(sigma, x), x).view(batch, 1)
+    keys = rand.call_keys((source.shape[1] + 1) // 2) if fused.active(x.device) else None
+    if keys is not None:
+        table = _normal_table(x.device)
+        return _deliver(flat.copy_(fused.run("gaussian_noise", noisy, source, keys, scale, table)).view_as(target), out)
     for (start, stop), (start2, stop2), values in rand.normal_spans(source.shape[1]):
         for begin, end, row in ((start, stop, 0), (start2, stop2, 1)):
             if end > begin:
                 noise = values[:, row, : end - begin].to(x.dtype)
                 torch.addcmul(source[:, begin:end], noise, scale, out=flat[:, begin:end])
     return _deliver(target, out)
+
+
+def noisy(source: Tensor, keys: Tensor, scale: Tensor, table: Tensor) -> Tensor:
+    """(B, N) `source` + scale·normals, the normals drawn with the (B, 1) call `keys` exactly as
+    `ImageRandom.normal(N)` draws them: the eager `gaussian_noise` as one expression, for
+    `fused` to compile into a kernel."""
+    width = source.shape[1]
+    half = (width + 1) // 2
+    bits = hashed_bits(keys, half)
+    high = table[((bits >> 16) & 0xFFFF).long()].to(source.dtype)  # the first half's normals
+    low = table[(bits & 0xFFFF).long()].to(source.dtype)  # the second half's
+    first = torch.addcmul(source[:, :half], high, scale)
+    second = torch.addcmul(source[:, half:], low[:, : width - half], scale)
+    return torch.cat([first, second], dim=1)
 
 
 def gaussian_blur(x: Tensor, kernel_size: Tensor | int, *, out: Tensor | None = None) -> Tensor:

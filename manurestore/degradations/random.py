@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from manurestore.degradations import fused
 from manurestore.memory import cpu_piece
 
 _MASK32 = 0xFFFFFFFF
@@ -177,6 +178,12 @@ class ImageRandom:
         """(B, 1) int32: each image's key for the next call; advances the call counter."""
         return (self._image_keys ^ _to_int32(self._next_call())).view(-1, 1)
 
+    def call_keys(self, numel: int) -> Tensor | None:
+        """(B, 1) int32 keys of the next draw of `numel` values per image, for a kernel that
+        hashes its values itself (`hashed_bits`), advancing the stream as that draw would; None,
+        with the stream unchanged, where such a draw is hashed on the host instead."""
+        return None if self._on_host(numel) else self._call_keys()
+
     def _on_host(self, numel: int) -> bool:
         """Whether a draw of `numel` values per image is small enough to hash on the host."""
         return self._host_keys is not None and len(self) * numel <= _HOST_LIMIT
@@ -196,6 +203,8 @@ class ImageRandom:
             bits = torch.from_numpy(self._host_bits(numel).view(np.int32)).to(self.device)
             return iter([(0, numel, bits)])
         keys = self._call_keys()  # now, not when the pieces are first asked for
+        if fused.active(self.device):  # the whole draw, one kernel
+            return iter([(0, numel, fused.run("hashed_bits", hashed_bits, keys, numel))])
         rows = len(self)
         step = step or _span(numel, rows, self.device)
         bits = torch.empty(rows, min(step, numel), dtype=torch.int32, device=self.device)
@@ -358,6 +367,22 @@ def _hash_into(out: Tensor, keys: Tensor, start: int, scratch: Tensor) -> Tensor
     torch.add(index.view(1, -1), keys, out=out)
     _mix32(out, scratch)
     return _mix32(out.bitwise_xor_(keys), scratch)
+
+
+def hashed_bits(keys: Tensor, count: int) -> Tensor:
+    """(B, count) int32: the bits of element indices [0, count) for the (B, 1) keys, what
+    `_hash_into` computes in place, as one pure expression that `fused` compiles into a kernel."""
+    index = torch.arange(count, dtype=torch.int32, device=keys.device).mul(_GOLDEN).view(1, -1)
+    return _mixed(_mixed(index + keys) ^ keys)
+
+
+def _mixed(x: Tensor) -> Tensor:
+    """`_mix32` out of place, in plain expressions a compiler can fuse."""
+    x = x ^ ((x >> 16) & 0xFFFF)
+    x = x * _M1
+    x = x ^ ((x >> 15) & 0x1FFFF)
+    x = x * _M2
+    return x ^ ((x >> 16) & 0xFFFF)
 
 
 def _normal_table(device: torch.device) -> Tensor:

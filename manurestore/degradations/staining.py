@@ -11,11 +11,13 @@ fade: bilinear upsampling then cannot turn an edge into steps (see `_cell_steps`
 
 from __future__ import annotations
 
+import functools
 from typing import Mapping
 
 import torch
 from torch import Tensor
 
+from manurestore.degradations import fused
 from manurestore.degradations.colour import rgb_to_channels
 from manurestore.degradations.fields import grid_centres, grid_size, upsample
 from manurestore.memory import cpu_piece, new_batch
@@ -83,6 +85,7 @@ def _union_mask(blobs: Mapping[str, Tensor], height: int, width: int, device) ->
     batch = blobs["radius"].shape[0]
     counts = blobs["count"].tolist()
     steps = _cell_steps(blobs, height, width)
+    grid_mask = functools.partial(fused.run, "stain_mask", _grid_mask) if fused.active(device) else _grid_mask
     if all(step is None for step in steps):
         return None
     terms = _blob_terms(blobs, height, width)  # (B, K, terms), once for the whole batch
@@ -96,9 +99,9 @@ def _union_mask(blobs: Mapping[str, Tensor], height: int, width: int, device) ->
             chosen = images[first : first + size]
             slots = min(terms.shape[1], max(counts[i] for i in chosen))
             if chosen == list(range(batch)):  # the whole batch in one piece, in order
-                return _grid_mask(terms[:, :slots], height, width, grid)
+                return grid_mask(terms[:, :slots], height, width, grid)
             index = torch.tensor(chosen, device=device)
-            part = _grid_mask(terms.index_select(0, index)[:, :slots], height, width, grid)
+            part = grid_mask(terms.index_select(0, index)[:, :slots], height, width, grid)
             if mask is None:
                 mask = new_batch((batch, 1, height, width), torch.float32, device)
             mask.index_copy_(0, index, part)
