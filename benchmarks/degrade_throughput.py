@@ -6,6 +6,7 @@
     python benchmarks/degrade_throughput.py --device cuda --json results.json
     python benchmarks/degrade_throughput.py --quick --per-op  # each op alone, both sides
     python benchmarks/degrade_throughput.py --smoke         # tiny images, one run, --per-op: checks the script works
+    python benchmarks/degrade_throughput.py --device cuda --fused   # the pipeline eager and fused, side by side
 
 Cases: 256×256 RGB at batch 16 and one 2048×1536 RGB page (batch 1) on the CPU; on CUDA the same
 two plus 256×256 at batch 256. Our side is timed twice: the float pipeline alone, and with the
@@ -14,12 +15,19 @@ uint8 host images in and out; on CUDA from pinned memory). Albumentations runs i
 numpy images one at a time, as a per-image CPU augmentation pipeline does; what stands in for the
 ops it lacks is printed with the results. Every figure is the median of several timed runs after a
 warm-up; the spread (fastest–slowest run) is printed beside it.
+
+`--fused` also times the float pipeline with the eager ops (MANURESTORE_FUSED=0) and with the
+fused kernels (MANURESTORE_FUSED=1; on the CPU too, where compiling takes tens of seconds, printed
+apart). Without it each device runs as `manurestore degrade` would: fused on CUDA with Triton.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,6 +35,7 @@ from common import (Spread, base_parser, devices, finish, machine_info, mode, pa
                     start)
 
 from manurestore.batches import to_batch, to_images
+from manurestore.degradations import fused
 from manurestore.degradations.base import Step
 from manurestore.degradations.functional import FULL_TINT, STAIN_BROWN, opencv_sigma
 from manurestore.degradations.pipeline import Pipeline
@@ -186,6 +195,7 @@ class Settings:
     runs: int
     warmup: int
     min_run_s: float  # a timed run repeats the call until it lasts at least this long
+    fused: bool = False  # also time the pipeline eager and fused
     notes: list[str] = field(default_factory=list)
 
 
@@ -227,8 +237,32 @@ def bench_ours(pipeline: Pipeline, case: str, height: int, width: int, batch: in
     out = pipeline(x, seeds)
     if not torch.isfinite(out).all():
         raise SystemExit(f"manurestore produced non-finite values on {case}")
-    return [Result.timed(case, "manurestore", device.type, variant, height, width, batch, measure(fn, device, settings))
-            for variant, fn in variants]
+    results = [Result.timed(case, "manurestore", device.type, variant, height, width, batch, measure(fn, device, settings))
+               for variant, fn in variants]
+    if settings.fused:
+        for value, variant in (("0", "pipeline, eager ops"), ("1", "pipeline, fused kernels")):
+            with fused_setting(value):
+                began = time.perf_counter()
+                pipeline(x, seeds)  # compiles, for this shape
+                if value == "1":
+                    settings.notes.append(f"{case} on {device.type}: first fused call (compiling) {time.perf_counter() - began:.1f} s")
+                results.append(Result.timed(case, "manurestore", device.type, variant, height, width, batch,
+                                            measure(lambda: pipeline(x, seeds), device, settings)))
+    return results
+
+
+@contextmanager
+def fused_setting(value: str) -> Iterator[None]:
+    """MANURESTORE_FUSED set to `value` inside the block, as it was after."""
+    before = os.environ.get(fused.FUSED_ENV)
+    os.environ[fused.FUSED_ENV] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[fused.FUSED_ENV]
+        else:
+            os.environ[fused.FUSED_ENV] = before
 
 
 def bench_albumentations(compose, case: str, height: int, width: int, count: int, settings: Settings) -> Result:
@@ -307,7 +341,7 @@ def comparisons(results: list[Result]) -> tuple[list[dict], list[dict]]:
                             "value": ratio["ratio"], "met": ratio["ratio"] >= CPU_TARGET_RATIO})
     for r in results:
         if r.side == "manurestore" and r.device == "cuda" and r.batch == 256 and (r.height, r.width) == SMALL and r.variant.startswith("pipeline"):
-            targets.append({"target": f"≥{CUDA_TARGET_IMAGES_PER_S:,.0f} img/s at 256² batch 256 on the GPU (pipeline)",
+            targets.append({"target": f"≥{CUDA_TARGET_IMAGES_PER_S:,.0f} img/s at 256² batch 256 on the GPU ({r.variant})",
                             "value": r.images_per_s, "met": r.images_per_s >= CUDA_TARGET_IMAGES_PER_S})
     return ratios, targets
 
@@ -351,6 +385,7 @@ def parse_args(argv=None):
     parser = base_parser(__doc__, quick="3 short timed runs per figure (about 10–20 s in all on an idle 2-core machine)")
     parser.add_argument("--per-op", action="store_true", help="also time each op alone, ours and albumentations'")
     parser.add_argument("--no-albumentations", action="store_true", help="measure our side only")
+    parser.add_argument("--fused", action="store_true", help="also time the pipeline with eager ops and with fused kernels")
     return parse(parser, argv, smoke={"per_op": True})
 
 
@@ -359,11 +394,11 @@ def main(argv=None) -> int:
     began = start(args)
     measured = devices(args)
     if args.smoke:
-        settings = Settings(quick=True, runs=1, warmup=1, min_run_s=0.0)
+        settings = Settings(quick=True, runs=1, warmup=1, min_run_s=0.0, fused=args.fused)
     elif args.quick:
-        settings = Settings(quick=True, runs=3, warmup=1, min_run_s=0.15)
+        settings = Settings(quick=True, runs=3, warmup=1, min_run_s=0.15, fused=args.fused)
     else:
-        settings = Settings(quick=False, runs=7, warmup=3, min_run_s=1.0)
+        settings = Settings(quick=False, runs=7, warmup=3, min_run_s=1.0, fused=args.fused)
     info = machine_info()
     print_header(info, f"degradation throughput, preset '{PRESET}' with every op firing (p=1)", [
         f"timing: {mode(args)} — {settings.warmup} warm-up call(s), then the median of {settings.runs} timed runs, "
@@ -401,6 +436,8 @@ def main(argv=None) -> int:
     results.sort(key=lambda r: (order[r.case], r.side != "manurestore", r.device != "cpu"))
 
     print_results(results)
+    for note in settings.notes:
+        print(note)
     ratios, targets = comparisons(results)
     print_comparisons(ratios, targets, have_albumentations and not args.no_albumentations)
     if per_op:
