@@ -76,6 +76,7 @@ def command(
     weights_dtype: Optional[str] = _opt("weights_dtype", "--weights-dtype", help="fp32, fp16 or bf16: precision of the written weights files (fp16 halves them)."),
     ema: Optional[float] = _opt("ema", "--ema"),
     workers: Optional[int] = _opt("workers", "--workers"),
+    crops_on_device: Optional[bool] = _opt("crops_on_device", "--crops-on-device/--crops-on-host", help="Cut the training crops on the device from pages copied there once (default: on for CUDA when the pages fit in half its free memory); the crops are the same either way."),
     run_dir: Optional[Path] = _opt("run_dir", "--run-dir", "-o"),
     max_steps: Optional[int] = _opt("max_steps", "--max-steps"),
     time_limit: Optional[float] = _opt("time_limit", "--time-limit", help="Stop after this many seconds, saving everything."),
@@ -139,7 +140,8 @@ def command(
             write_run_config(cfg)
         if dist_info.is_main:
             err_console.print(
-                f"training {cfg.model} on {torch_device} ({dist_info.world_size} process(es)): {data.description}",
+                f"training {cfg.model} on {torch_device} ({dist_info.world_size} process(es)): {data.description}"
+                + ("; crops cut on the device" if trainer.device_crops is not None else ""),
                 markup=False, highlight=False,
             )
             if resume:
@@ -245,14 +247,14 @@ class _TrainProgress:
         if self._first_step is None:
             self._first_step = (payload["step"], now)
             self._first_step_seconds = payload.get("seconds")
-        if payload["step"] % 5 == 0 or self.loss is None:
-            self.loss = float(payload["loss"])
-        info = f"loss {self.loss:.4f}"
+        if payload["loss"] is not None:  # given on the steps that log: reading it waits for the device
+            self.loss = payload["loss"]
+        info = f"loss {self.loss:.4f}" if self.loss is not None else ""
         if self.psnr is not None:
             info += f"  val PSNR {self.psnr:.2f}"
         if self.rate:
             info += f"  {self.rate:.1f} img/s"
-        self.progress.update(self.step_bar, completed=payload["step"], info=info, eta=self._eta(payload["step"], now))
+        self.progress.update(self.step_bar, completed=payload["step"], info=info.strip(), eta=self._eta(payload["step"], now))
         self.progress.update(self.epoch_bar, completed=payload["step"] // self.steps_per_epoch)
 
     def _eta(self, step: int, now: float) -> str:

@@ -155,6 +155,17 @@ def augment(crop: np.ndarray, choice: int) -> np.ndarray:
     return crop[:, ::-1] if choice >= 4 else crop
 
 
+@dataclass(frozen=True)
+class CropChoice:
+    """Where one training crop comes from and how it is degraded (see `CropDataset.choice`)."""
+
+    page: int  # index into the store's pages
+    top: int
+    left: int
+    symmetry: int  # `augment`'s choice, 0..7 (0: as it is)
+    seed: int  # the degradation's per-image seed
+
+
 class CropDataset(torch.utils.data.Dataset):
     """`crops_per_image` random crops of each page per epoch, in an order drawn per epoch.
 
@@ -205,22 +216,29 @@ class CropDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.total // self.world_size
 
-    def __getitem__(self, index: int):
+    def choice(self, index: int) -> CropChoice:
+        """Item `index`'s page, corner, symmetry and degradation seed: a few numbers, drawn on the
+        host alike for the crops cut here and for those cut on the device (`training/device_crops`)."""
         global_index = index * self.world_size + self.rank  # each rank sees its own shard
         page_index = int(self._epoch_pages[global_index])
         rng = np.random.default_rng([self.seed, self.epoch, global_index, 0xC1])
+        top, left = random_corner(rng, self.store.pages[page_index], self.crop)
+        symmetry = int(rng.integers(0, 8)) if self.augment else 0
+        seed = image_seed(self.seed, f"train/{self.epoch}/{global_index}")
+        return CropChoice(page_index, top, left, symmetry, seed)
+
+    def __getitem__(self, index: int):
+        chosen = self.choice(index)
+        page_index = chosen.page
         pages = [self.store.pages[page_index]] + ([self.clean.pages[page_index]] if self.clean is not None else [])
         if self.clean is not None and pages[0].shape != pages[1].shape:
             raise ManurestoreError(
                 f"{self.store.paths[page_index]} and {self.clean.paths[page_index]} differ in size "
                 f"({pages[0].shape[1]}×{pages[0].shape[0]} vs {pages[1].shape[1]}×{pages[1].shape[0]})"
             )
-        top, left = random_corner(rng, pages[0], self.crop)
-        symmetry = int(rng.integers(0, 8)) if self.augment else 0
-        windows = [augment(crop_window(page, top, left, self.crop), symmetry) for page in pages]
+        windows = [augment(crop_window(page, chosen.top, chosen.left, self.crop), chosen.symmetry) for page in pages]
         crops = [torch.from_numpy(np.ascontiguousarray(window)) for window in windows]
-        seed = image_seed(self.seed, f"train/{self.epoch}/{global_index}")
-        return (*crops, seed)
+        return (*crops, chosen.seed)
 
 
 @dataclass(frozen=True)

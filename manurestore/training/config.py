@@ -59,6 +59,7 @@ class TrainConfig(BaseModel):
     weights_dtype: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="precision of the written .safetensors weights (fp16 halves the file; training itself is unchanged)")
     ema: float = Field(0.0, ge=0, lt=1, description="EMA decay of the weights (0 = off; e.g. 0.999)")
     workers: int = Field(0, ge=0, le=256, description="DataLoader worker processes")
+    crops_on_device: Optional[bool] = Field(None, description="copy the training pages to the device once and cut each batch's crops there, the same crops as on the host (default: on for CUDA when the pages fit)")
     run_dir: Path = Field(Path("runs/latest"), description="the run folder: settings, metrics, weights, state and sample panels")
     max_steps: Optional[int] = Field(None, ge=1, description="stop after this many optimizer steps")
     time_limit: Optional[float] = Field(None, gt=0, description="stop after this many seconds (checkpoint saved)")
@@ -119,6 +120,8 @@ class TrainConfig(BaseModel):
                 raise ValueError("--mix weights must be positive numbers")
         if self.pairs and len(self.data) > 1:
             raise ValueError("--pairs trains on one folder of pairs; give one DATA folder")
+        if self.pairs and self.crops_on_device:
+            raise ValueError("--crops-on-device is for synthetic data; --pairs cuts its crops on the host (drop --crops-on-device)")
         if self.page_context and (self.pairs or self.resize):
             raise ValueError("--page-context learns from synthetic page-level damage; it does not combine with --pairs or --resize")
         return self

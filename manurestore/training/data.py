@@ -29,6 +29,7 @@ from manurestore.degradations.pipeline import Pipeline
 from manurestore.errors import ManurestoreError, UsageError
 from manurestore.seeding import image_seed
 from manurestore.training.config import TrainConfig
+from manurestore.training.device_crops import to_device
 from manurestore.training.distributed import DistInfo
 
 
@@ -37,8 +38,9 @@ VIEW_SIDE = 256  # whole pages are kept squashed to this size for the page-conte
 
 @dataclass
 class PageViews:
-    """Whole pages squashed to VIEW_SIDE² (uint8, on the host) for the page-context branch, with
-    the probability of drawing each; and the fixed validation views, already degraded."""
+    """Whole pages squashed to VIEW_SIDE² (uint8, on the host, or on the device with the crops) for
+    the page-context branch, with the probability of drawing each; and the fixed validation views,
+    already degraded."""
 
     train: torch.Tensor  # uint8 (N, VIEW_SIDE, VIEW_SIDE, 3)
     weights: np.ndarray  # (N,) probabilities, summing to 1
@@ -51,7 +53,7 @@ class PageViews:
         rng = np.random.default_rng([seed, step, 0x9A6E])
         chosen = rng.choice(len(self.train), size=size, p=self.weights)
         seeds = [image_seed(seed, f"page/{step}/{i}") for i in range(size)]
-        return self.train[torch.from_numpy(chosen)], seeds
+        return self.train[to_device(chosen, self.train.device)], seeds
 
 
 @dataclass

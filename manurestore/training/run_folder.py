@@ -28,7 +28,7 @@ SAMPLES_DIR = "samples"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE, SAMPLES_DIR)
 SAMPLE_PANEL = re.compile(r"epoch-\d{3,}\.png")  # the trainer's sample panel names
 # Settings a resumed run may change; everything else must match the run being resumed.
-RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile", "checkpoint_every", "weights_dtype"}
+RESUMABLE_CHANGES = {"epochs", "max_steps", "time_limit", "device", "workers", "log_every", "val_every", "run_dir", "cache_dir", "memory_budget_mb", "compile", "checkpoint_every", "weights_dtype", "crops_on_device"}
 
 
 def prepare_run_dir(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:

@@ -28,6 +28,7 @@ from manurestore.models.checkpoint import CheckpointError, save_weights
 from manurestore.models.page_context import correct_colour, page_view
 from manurestore.training.config import TrainConfig
 from manurestore.training.data import TrainData
+from manurestore.training.device_crops import device_crops
 from manurestore.training.distributed import DistInfo, any_true, barrier
 from manurestore.training.cost import LONG_CPU_RUN_SECONDS
 from manurestore.training.run_folder import BEST_WEIGHTS, LAST_WEIGHTS, METRICS_FILE, SAMPLES_DIR, STATE_FILE, remove_run_files
@@ -105,6 +106,8 @@ class Trainer:
         # The best weights so far, on the host, until the next checkpoint writes them.
         self._best_pending: tuple[dict, dict] | None = None
         self._last_checkpoint = time.perf_counter()
+        # Last, once the model is on the device: the pages get what memory is left over (see device_crops).
+        self.device_crops = device_crops(cfg, data.train, data.views, device, warn)
 
     # ----- state -------------------------------------------------------------------------------
 
@@ -222,10 +225,9 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.ema is not None:
+        if self.ema is not None:  # one fused call, not a kernel launch per parameter
             with torch.no_grad():
-                for ema_p, p in zip(self.ema.parameters(), self.model.parameters()):
-                    ema_p.lerp_(p, 1.0 - self.cfg.ema)
+                torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1.0 - self.cfg.ema)
         self.step += 1
         return {**parts, "grad_norm": grad_norm.detach(), "lr": torch.tensor(lr)}
 
@@ -354,15 +356,17 @@ class Trainer:
                     step_started = time.perf_counter()
                     parts = self.train_step(batch)
                     images = cfg.batch_size * self.dist.world_size
+                    # Reading a loss waits for the device, so it happens only on the steps that log.
+                    loss = None
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                         record = {"kind": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
                                   **{k: float(v) for k, v in parts.items()},
                                   "images_per_s": images / max(time.perf_counter() - step_started, 1e-9)}
                         self.log(record)
-                    self.emit("step", {"step": self.step, "loss": parts["total"], "images": images, "epoch": epoch,
+                        loss = record["total"]
+                    self.emit("step", {"step": self.step, "loss": loss, "images": images, "epoch": epoch,
                                        "seconds": time.perf_counter() - step_started})
-                    out_of_time = cfg.time_limit is not None and time.perf_counter() - started > cfg.time_limit
-                    if any_true(out_of_time, self.dist, self.device):
+                    if self._out_of_time(started):
                         stop_reason = "time limit"
                         break
                     if self.step >= self.total_steps or self.step % self.steps_per_epoch == 0:
@@ -379,6 +383,13 @@ class Trainer:
         barrier(self.dist)
         return {"steps": self.step, "stop_reason": stop_reason, "seconds": time.perf_counter() - started,
                 "best_psnr": self.best_psnr, "last": self.last_val, "identity": self.identity or {}}
+
+    def _out_of_time(self, started: float) -> bool:
+        """Whether --time-limit has passed. Under torchrun the ranks agree through a collective, which
+        waits for the device, so they ask only on the steps that log (the limit is coarse anyway)."""
+        if self.cfg.time_limit is None or (self.dist.enabled and self.step % self.cfg.log_every != 0):
+            return False
+        return any_true(time.perf_counter() - started > self.cfg.time_limit, self.dist, self.device)
 
     def _stop(self, stop: KeyboardInterrupt) -> None:
         """Ctrl-C or a stop signal: save what was trained and say how to go on (never returns)."""
@@ -453,9 +464,12 @@ class Trainer:
         barrier(self.dist)
 
     def _loader(self, epoch: int, first: int):
+        """Epoch `epoch`'s batches from item `first` on: cut on the device, or on the host by a DataLoader."""
         dataset = self.data.train
-        dataset.set_epoch(epoch)
         usable = self.steps_per_epoch * self.cfg.batch_size
+        if self.device_crops is not None:
+            return self.device_crops.batches(epoch, first, usable, self.cfg.batch_size)
+        dataset.set_epoch(epoch)
         return torch.utils.data.DataLoader(
             dataset,
             batch_size=self.cfg.batch_size,
