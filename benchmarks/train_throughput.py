@@ -2,7 +2,7 @@
 """Images/s of full training steps, and the share of each step spent on data + degradation.
 
     python benchmarks/train_throughput.py                    # CPU: vit-tiny and vit-base, 256² crops, batch 16
-    python benchmarks/train_throughput.py --quick            # a smoke run: 128² crops, a few steps (~2 min on 2 cores)
+    python benchmarks/train_throughput.py --quick            # a smoke run: 128² crops, a few steps (~3 min on 2 cores)
     python benchmarks/train_throughput.py --device cuda --json train.json   # vit-tiny, vit-base; projection of the recipe
     python benchmarks/train_throughput.py --device cuda --models vit-base --compile
     python benchmarks/train_throughput.py --breakdown        # also split the model step (forward, loss terms, backward, AdamW)
@@ -12,6 +12,9 @@ A step is `Trainer.train_step` itself, fed by `Trainer._loader` as `manurestore 
 a PageStore of synthetic pages (written as PNG to a temporary folder and loaded as the trainer loads them) →
 CropDataset + DataLoader batching → uint8 → device → float → the `aged` pipeline on the device → model →
 RestorationLoss (L1 + perceptual + SSIM, the recipe's weights 1 / 0.1 / 0.1) → backward → clip → AdamW.
+That is the host path (`--crops-on-host`); every figure below is for it unless it says otherwise. Beside it, the
+same model and settings with the crops cut on the device (`--crops-on-device`, the default on CUDA: the pages
+copied there once, each batch one gather) — full steps and the crops alone, in crops/s, for both paths.
 
 The perceptual term is ON. Without a real torchvision VGG16 file (--vgg-weights) the script writes one with
 random weights of the right shapes and the trainer loads it: the cost of the term is the same.
@@ -25,6 +28,9 @@ Figures:
                     is unchanged). On the CPU nothing runs asynchronously, so these *are* the timed steps.
   separately      — the loader alone (one epoch of batches), conversion + degradation alone (a fixed batch,
                     repeated), and on CUDA the model step alone (train_step on a cached, already degraded batch).
+  host vs device  — the same model and settings with the crops cut on the device: its full step (timed as above)
+                    and, for both paths, one batch of uint8 crops alone, delivered on the device (DataLoader + copy
+                    against one gather), all in crops/s, and whether the two paths gave the same first batch.
 Target printed beside the shares: data + degradation ≤ 10 % of the step time. On CUDA, for vit-base, the
 measured step time is also turned into the projected wall time of the seed's full recipe.
 """
@@ -42,7 +48,7 @@ from typing import Iterator
 
 import torch
 from common import (Spread, base_parser, finish, machine_info, mode, model_names, parse, print_header, repeat_call,
-                    repeat_wall, start, sync)
+                    repeat_wall, run_seconds, start, sync, wall_seconds)
 
 import manurestore.training.trainer as trainer_module
 from manurestore.batches import to_batch
@@ -111,11 +117,12 @@ class Bench:
     workers: int
 
 
-def build_trainer(bench: Bench, model: str) -> Trainer:
+def build_trainer(bench: Bench, model: str, crops_on_device: bool = False) -> Trainer:
     cfg = TrainConfig(
         data=bench.tmp / "pages", model=model, batch_size=bench.batch_size, crop=bench.crop,
         crops_per_image=bench.crops_per_image, precision=bench.precision, compile=bench.compile,
-        vgg_weights=bench.vgg_path, workers=bench.workers, run_dir=bench.tmp / f"run-{model}", epochs=100,
+        vgg_weights=bench.vgg_path, workers=bench.workers, epochs=100, crops_on_device=crops_on_device,
+        run_dir=bench.tmp / f"run-{model}{'-device-crops' if crops_on_device else ''}",
         device=bench.device.type, preset=PRESET, page_context=False,  # times the tiles; the page branch is separate
     )
     train = CropDataset(bench.store, crop=cfg.crop, crops_per_image=cfg.crops_per_image, augment=cfg.augment,
@@ -187,6 +194,17 @@ class Probe:
 
 
 @dataclass
+class CropPaths:
+    """The host path beside the device path, same model and settings (crops/s = images/s)."""
+
+    device_step: Spread  # full step with the crops cut on the device, timed as the host path's `step`
+    host_crops: Spread  # one batch of uint8 crops on the device: DataLoader (CropDataset) + copy
+    device_crops: Spread  # the same batch cut on the device by one gather
+    same_crops: bool  # the first batches of an epoch equal bit for bit
+    device_losses: dict[str, float]
+
+
+@dataclass
 class ModelResult:
     model: str
     params: int
@@ -208,6 +226,7 @@ class ModelResult:
     device_gflops: float = 0.0  # this device's measured matmul rate in the training precision
     breakdown: dict[str, Spread] | None = None
     epoch_overhead: dict[str, float] | None = None
+    crop_paths: CropPaths | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -218,6 +237,13 @@ class ModelResult:
     def model_flop_utilisation(self) -> float:
         """Achieved network FLOP/s over the device's measured matmul rate in the same precision."""
         return self.model_flops / self.step.median / (self.device_gflops * 1e9)
+
+    @property
+    def device_crops_per_s(self) -> float | None:
+        return self.batch_size / self.crop_paths.device_step.median if self.crop_paths else None
+
+    def utilisation_at(self, seconds: float) -> float:
+        return self.model_flops / seconds / (self.device_gflops * 1e9)
 
     @property
     def separate_share(self) -> float:
@@ -310,6 +336,7 @@ def bench_model(bench: Bench, name: str, plan: dict, breakdown: bool, epoch_over
     overhead = None
     if epoch_overhead:
         overhead = epoch_costs(trainer, device)
+    crop_paths = compare_crop_paths(bench, name, plan, trainer)
 
     result = ModelResult(
         model=name, params=count_parameters(trainer.model), device=device.type,
@@ -317,7 +344,7 @@ def bench_model(bench: Bench, name: str, plan: dict, breakdown: bool, epoch_over
         batch_size=bench.batch_size, first_step_s=first_step, step=step, within=within,
         within_share_data_degrade=Spread.of(shares), data_alone=data_alone, prep_alone=prep_alone,
         model_alone=model_alone, losses=losses, peak_gpu_memory_gb=peak, breakdown=parts_timed,
-        epoch_overhead=overhead, notes=notes,
+        epoch_overhead=overhead, crop_paths=crop_paths, notes=notes,
         model_flops=model_step_flops(trainer.model.config, bench.crop, bench.batch_size, trainer.loss_fn.vgg is not None),
         device_gflops=device_gflops(device, dtype),
     )
@@ -325,6 +352,35 @@ def bench_model(bench: Bench, name: str, plan: dict, breakdown: bool, epoch_over
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return result
+
+
+def compare_crop_paths(bench: Bench, name: str, plan: dict, host_trainer: Trainer) -> CropPaths:
+    """The same model and settings with the crops cut on the device: its full steps, timed as `bench_model`
+    times the host path's, and one batch of crops alone on each path (uint8 on the device, ready for to_batch)."""
+    device = bench.device
+    torch.manual_seed(0)
+    trainer = build_trainer(bench, name, crops_on_device=True)
+    if trainer.device_crops is None:
+        raise SystemExit(f"{name}: the crops did not go to the device (the pages do not fit?)")
+    host_first, device_first = next(iter(host_trainer._loader(0, 0))), next(iter(trainer._loader(0, 0)))
+    same = torch.equal(host_first[0].to(device), device_first[0]) and torch.equal(host_first[1], device_first[1])
+    host_source, device_source = batches(host_trainer), batches(trainer)
+    host_crops = repeat_wall(lambda: next(host_source)[0].to(device, non_blocking=True), device, plan["data_batches"], 1)
+    device_crops = repeat_wall(lambda: next(device_source)[0], device, plan["data_batches"], 1)
+
+    source = batches(trainer)
+    for _ in range(plan["warmup"]):
+        parts = trainer.train_step(next(source))
+    sync(device)
+    if device.type == "cuda":  # runs of back-to-back steps, no synchronisation inside
+        per_step = [run_seconds(lambda: trainer.train_step(next(source)), plan["steps_per_run"], device)
+                    / plan["steps_per_run"] for _ in range(plan["runs"])]
+    else:
+        per_step = [wall_seconds(lambda: trainer.train_step(next(source)), device) for _ in range(plan["steps"])]
+    parts = trainer.train_step(next(source))
+    losses = {key: float(value) for key, value in parts.items() if key in ("l1", "perceptual", "ssim", "total")}
+    del trainer, source, device_source
+    return CropPaths(Spread.of(per_step), host_crops, device_crops, same, losses)
 
 
 def step_breakdown(trainer: Trainer, batch, device: torch.device, dtype: torch.dtype, steps: int) -> dict[str, Spread]:
@@ -448,6 +504,16 @@ def print_result(r: ModelResult, plan: dict) -> None:
                            ("ssim", "SSIM (fwd)"), ("backward", "backward (model + VGG + SSIM)"),
                            ("clip", "unscale + clip"), ("adamw", "AdamW step")):
             print(f"    {label:<40} {_spread(b[key]):>34}  {100 * b[key].median / whole:5.1f} %")
+    if r.crop_paths:
+        c, n = r.crop_paths, r.batch_size
+        print("  crops on the host vs on the device (same model and settings; --crops-on-host / --crops-on-device):")
+        for label, seconds in (("full step, crops cut on the host", r.step), ("full step, crops cut on the device", c.device_step)):
+            print(f"    {label:<40} {_spread(seconds):>34}  {n / seconds.median:10,.1f} crops/s, "
+                  f"{100 * r.utilisation_at(seconds.median):.1f} % FLOP utilisation")
+        for label, seconds in (("crops alone: DataLoader + copy", c.host_crops), ("crops alone: one gather on the device", c.device_crops)):
+            print(f"    {label:<40} {_spread(seconds):>34}  {n / seconds.median:10,.1f} crops/s")
+        print(f"    device / host, full step: ×{r.step.median / c.device_step.median:.2f}; crops alone: "
+              f"×{c.host_crops.median / c.device_crops.median:.1f}; the same crops both ways: {'yes' if c.same_crops else 'NO'}")
     if r.epoch_overhead:
         e = r.epoch_overhead
         print(f"  per-epoch extras   : validate() {e['validate_s']:.2f} s, save() {e['save_s']:.2f} s "
@@ -466,7 +532,9 @@ def recipe_projection(r: ModelResult) -> dict:
                for k in ("model", "crop", "batch_size", "precision") if getattr(r, k) != recipe[k]]
     if r.compiled:
         differs.append("torch.compile on")
-    return {"model": r.model, "steps_s": steps_s, "with_epoch_extras_s": steps_s + extras if extras is not None else None,
+    device_steps_s = RECIPE["steps"] * r.crop_paths.device_step.median if r.crop_paths else None
+    return {"model": r.model, "steps_s": steps_s, "device_crops_steps_s": device_steps_s,
+            "with_epoch_extras_s": steps_s + extras if extras is not None else None,
             "target_s": RECIPE_TARGET_S, "seed_s": SEED_RECIPE_S, "met": steps_s < RECIPE_TARGET_S,
             "settings_differ": differs}
 
@@ -477,6 +545,9 @@ def print_projection(p: dict, gpu: str | None) -> None:
     print(f"  {RECIPE['steps']:,} × measured full step = {p['steps_s']:,.1f} s — target < {RECIPE_TARGET_S:.0f} s on one H100: "
           f"{'MET' if p['met'] else 'NOT MET'}; the seed reported {SEED_RECIPE_S / 3600:.1f} h ({SEED_RECIPE_S:,.0f} s), "
           f"{SEED_RECIPE_S / p['steps_s']:,.0f}× longer")
+    if p["device_crops_steps_s"] is not None:
+        print(f"  with the crops cut on the device (the CUDA default): {RECIPE['steps']:,} × its full step = "
+              f"{p['device_crops_steps_s']:,.1f} s — {'MET' if p['device_crops_steps_s'] < RECIPE_TARGET_S else 'NOT MET'}")
     if p["with_epoch_extras_s"] is not None:
         print(f"  + {RECIPE['epochs']} × (validate + save) per epoch = {p['with_epoch_extras_s']:,.1f} s in all")
     if p["settings_differ"]:
@@ -589,7 +660,9 @@ def main(argv=None) -> int:
               f"{100 * r.separate_share:.2f} % separately — {'MET' if max(share, r.separate_share) <= TARGET_DATA_SHARE else 'NOT MET'}")
     for p in projections:
         print(f"  {p['model']:<10} full recipe < {RECIPE_TARGET_S:.0f} s on one H100: {p['steps_s']:,.1f} s — "
-              f"{'MET' if p['met'] else 'NOT MET'}")
+              f"{'MET' if p['met'] else 'NOT MET'}" + ("" if p["device_crops_steps_s"] is None else
+              f"; crops cut on the device {p['device_crops_steps_s']:,.1f} s — "
+              f"{'MET' if p['device_crops_steps_s'] < RECIPE_TARGET_S else 'NOT MET'}"))
     print()
     finish(began, args.json, {
         "preset": PRESET, "machine": info, "vgg16": vgg_note,
@@ -597,6 +670,7 @@ def main(argv=None) -> int:
                      "pages": pages, "crops_per_image": crops_per_image, "workers": args.workers,
                      "compile": args.compile, "quick": args.quick},
         "results": [{**asdict(r), "plan": plan, "images_per_s": r.images_per_s, "model_flop_utilisation": r.model_flop_utilisation,
+                     "device_crops_per_s": r.device_crops_per_s,
                      "separate_share_data_degrade": r.separate_share} for r, plan in results],
         "recipe": RECIPE, "projections": projections, "target_data_share": TARGET_DATA_SHARE,
     })
