@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from manurestore.errors import UsageError
@@ -74,3 +75,13 @@ def resolve_precision(precision: str, device: torch.device, inference: bool = Fa
     if inference and device.type == "cpu" and cpu_has_bf16_matrix_units():
         return torch.bfloat16
     return torch.float32  # CPUs without bf16 units are slower in bf16 than in fp32
+
+
+def to_device(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """A small host array on `device` without waiting for the device: a plain copy from pageable
+    memory synchronises with the CUDA stream, so there it goes through pinned memory, non-blocking
+    (torch keeps the pinned block until the copy is done)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if torch.device(device).type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

@@ -12,6 +12,7 @@ from manurestore.degradations.builtins import BUILTIN_OPS
 from manurestore.degradations.pipeline import Pipeline, Step
 from manurestore.degradations.presets import list_presets
 from manurestore.degradations.random import ImageRandom
+from manurestore.plugins import get_op
 from manurestore.testing import image_seeds, image_shapes, param_ranges, random_batch
 from tests.conftest import DEVICES
 
@@ -268,3 +269,33 @@ def test_without_an_undamaged_share_a_preset_degrades_as_before():
     assert torch.equal(broad(x, range(16)), same_steps(x, range(16)))
     with pytest.raises(ValueError, match="undamaged"):
         Pipeline(broad.steps, undamaged=1.0)
+
+
+def test_deciding_which_images_an_op_hits_reads_nothing_back_from_the_device(monkeypatch):
+    """Whether each step fires, and on which images, is drawn on the host: on a GPU a read back
+    (nonzero, tolist, item…) waits for the device, once per step and batch."""
+    import sys
+
+    reads = []
+
+    def counting(name):
+        original = getattr(torch.Tensor, name)
+
+        def read(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if "manurestore" in caller and "degradations" in caller:
+                reads.append(f"{name} at {caller.rsplit('/', 1)[-1]}:{sys._getframe(1).f_lineno}")
+            return original(self, *args, **kwargs)
+
+        return read
+
+    steps = [Step(get_op(name)(), 0.5) for name in ("gaussian_noise", "contrast", "yellowing")]
+    pipeline = Pipeline(steps, undamaged=0.3)
+    x = torch.rand(12, 3, 16, 16)
+    expected = pipeline(x, list(range(12)))
+    for name in ("nonzero", "tolist", "item", "cpu", "numpy", "__bool__", "__int__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
+    degraded = pipeline(x, list(range(12)))
+    monkeypatch.undo()
+    assert reads == []
+    assert torch.equal(degraded, expected) and not torch.equal(degraded, x)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from manurestore.degradations.base import Degradation, Step
 from manurestore.degradations.presets import read_preset
 from manurestore.degradations.random import ImageRandom
+from manurestore.devices import to_device
 from manurestore.memory import new_batch
 from manurestore.plugins import get_op
 
@@ -60,7 +62,7 @@ class Pipeline:
             raise ValueError(f"{len(rand)} seeds for a batch of {x.shape[0]} images")
         history: list[list[dict]] = [[] for _ in range(x.shape[0])]
         # Drawn apart from the steps' streams, so a preset without the share degrades as before.
-        spared = rand.fork("undamaged").uniform() < self.undamaged if self.undamaged > 0 else None
+        spared = _chance(rand.fork("undamaged"), self.undamaged) if self.undamaged > 0 else None
         # `owned`: x is a tensor the pipeline made (never the caller's), so ops may write into it.
         owned = overwrite_input and x.is_contiguous()
         if not x.is_contiguous():
@@ -68,10 +70,12 @@ class Pipeline:
         for position, step in enumerate(self.steps):
             step_rand = rand.fork(position, step.op.name)
             if 0.0 < step.p < 1.0:
-                fires = step_rand.fork("fires").uniform() < step.p
+                fires = _chance(step_rand.fork("fires"), step.p)
             else:  # uniform() lies in [0, 1): the draw would decide nothing
-                fires = torch.full((x.shape[0],), step.p >= 1.0, dtype=torch.bool, device=x.device)
-            if spared is not None:
+                fires = np.full(x.shape[0], step.p >= 1.0)
+            if isinstance(spared, Tensor):  # seeds given on an accelerator: decided there
+                fires = torch.as_tensor(fires, device=x.device) & ~spared
+            elif spared is not None:
                 fires = fires & ~spared
             op_rand = step_rand.fork("op")
             draws = step.op.sample(x.shape[0], op_rand, x.device)
@@ -82,22 +86,26 @@ class Pipeline:
         return (x, history) if record else x
 
     @staticmethod
-    def _apply_where(x: Tensor, owned: bool, op: Degradation, draws, rand: ImageRandom, fires: Tensor):
+    def _apply_where(x: Tensor, owned: bool, op: Degradation, draws, rand: ImageRandom, fires: np.ndarray | Tensor):
         """(the batch with `op` applied to the images that fire, whether the pipeline owns it).
 
         An op that takes `out=` writes into batches the pipeline owns, and what it returns with
         `out=None` is a new tensor, so owned too; an op without `out` may return `x` itself or
-        a view of it, so its result is never written into.
+        a view of it, so its result is never written into. `fires` on the host (the usual case)
+        chooses the images without reading anything back from the device.
         """
-        chosen = fires.nonzero().view(-1)
-        if chosen.numel() == x.shape[0]:  # every image
+        chosen = np.flatnonzero(fires) if isinstance(fires, np.ndarray) else fires.nonzero().view(-1)
+        if len(chosen) == x.shape[0]:  # every image
             if owned and op.accepts_out:
                 return op.apply(x, draws, rand, out=x), True
             return op.apply(x, draws, rand), op.accepts_out
-        if chosen.numel() == 0:
+        if len(chosen) == 0:
             return x, owned
+        sub_rand = rand.subset(chosen)
+        if isinstance(chosen, np.ndarray):
+            chosen = to_device(chosen, x.device)
         part = x[chosen]  # a copy, so always ours
-        sub_draws, sub_rand = {k: v[chosen] for k, v in draws.items()}, rand.subset(chosen)
+        sub_draws = {k: v[chosen] for k, v in draws.items()}
         part = op.apply(part, sub_draws, sub_rand, out=part) if op.accepts_out else op.apply(part, sub_draws, sub_rand)
         if owned:
             return x.index_copy_(0, chosen, part), True
@@ -114,7 +122,14 @@ class Pipeline:
         return [{"op": s.op.name, "p": s.p, **s.op.params.model_dump(mode="json")} for s in self.steps]
 
 
-def _record(history: list[list[dict]], name: str, draws, fires: Tensor) -> None:
+def _chance(rand: ImageRandom, probability: float) -> np.ndarray | Tensor:
+    """(B,) bool: which images a per-image draw puts below `probability`; on the host where the
+    seeds are (always, but for seeds given on an accelerator)."""
+    on_host = rand.host_uniform()
+    return on_host < probability if on_host is not None else rand.uniform() < probability
+
+
+def _record(history: list[list[dict]], name: str, draws, fires: np.ndarray | Tensor) -> None:
     fired = fires.tolist()
     values = {key: value.tolist() for key, value in draws.items()}
     for index, did_fire in enumerate(fired):

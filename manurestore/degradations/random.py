@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from manurestore.degradations import fused
+from manurestore.devices import to_device
 from manurestore.memory import cpu_piece
 
 _MASK32 = 0xFFFFFFFF
@@ -105,7 +106,7 @@ class ImageRandom:
             host = seeds.detach().to(torch.int64).numpy().copy() if seeds.device.type == "cpu" else None
         else:
             host = np.array(seeds, dtype=np.int64)
-            tensor = torch.from_numpy(host).to(device) if device is not None else torch.from_numpy(host)
+            tensor = to_device(host, device) if device is not None else torch.from_numpy(host)
         if tensor.ndim != 1:
             raise ValueError("seeds must be a 1-D sequence of per-image integer seeds")
         self._start(tensor, host, stream)
@@ -136,7 +137,7 @@ class ImageRandom:
     def _image_keys(self) -> Tensor:
         """(B,) int32 per-image keys on the device."""
         if self._keys is None:
-            self._keys = torch.from_numpy(self._host_keys.view(np.int32)).to(self.device)
+            self._keys = to_device(self._host_keys.view(np.int32), self.device)
         return self._keys
 
     @property
@@ -152,14 +153,19 @@ class ImageRandom:
         child._start(self.seeds, self._host_seeds, stream_key(self.stream, *key))
         return child
 
-    def subset(self, index: Tensor) -> "ImageRandom":
-        """The same streams, at the same call count, for the images selected by `index`."""
+    def subset(self, index: Tensor | np.ndarray) -> "ImageRandom":
+        """The same streams, at the same call count, for the images selected by `index` (a host
+        array of indices spares reading a device one back)."""
+        host_index = index if isinstance(index, np.ndarray) else None
+        if host_index is not None:
+            index = to_device(host_index, self.device)
         child = ImageRandom.__new__(ImageRandom)
         child.seeds = self.seeds[index]
         child.stream = self.stream
         child._calls = self._calls
         if self._host_keys is not None:
-            host_index = torch.as_tensor(index).detach().cpu().numpy()
+            if host_index is None:
+                host_index = index.detach().cpu().numpy()
             child._host_seeds = self._host_seeds[host_index]
             child._host_keys = self._host_keys[host_index]
             child._keys = None if self._keys is None else self._keys[index]
@@ -200,7 +206,7 @@ class ImageRandom:
         """The next call's (B, numel) bits piece by piece: yields (start, stop, bits of columns
         [start, stop)). The piece is a reused buffer: use it before the next step."""
         if self._on_host(numel):
-            bits = torch.from_numpy(self._host_bits(numel).view(np.int32)).to(self.device)
+            bits = to_device(self._host_bits(numel).view(np.int32), self.device)
             return iter([(0, numel, bits)])
         keys = self._call_keys()  # now, not when the pieces are first asked for
         if fused.active(self.device):  # the whole draw, one kernel
@@ -244,9 +250,9 @@ class ImageRandom:
     def uniform(self, *shape: int, low: float | Tensor = 0.0, high: float | Tensor = 1.0) -> Tensor:
         """(B, *shape) float32 uniform in [low, high); low/high may be (B,) per-image tensors."""
         numel = math.prod(shape)
-        if self._on_host(numel):
-            top = (self._host_bits(numel) >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / (1 << 24))
-            unit = torch.from_numpy(top).to(self.device).view(len(self), *shape)
+        on_host = self.host_uniform(*shape)
+        if on_host is not None:
+            unit = to_device(on_host, self.device)
         else:
             unit = torch.empty(len(self), numel, dtype=torch.float32, device=self.device)
             for start, stop, bits in self._bit_spans(numel):
@@ -258,6 +264,16 @@ class ImageRandom:
             return unit.mul_(high - low).add_(low)
         low_t, high_t = (_per_image(v, unit) for v in (low, high))
         return unit.mul_(high_t - low_t).add_(low_t)
+
+    def host_uniform(self, *shape: int) -> np.ndarray | None:
+        """`uniform(*shape)` as a (B, *shape) float32 NumPy array, drawn without touching the
+        device (so deciding on it needs no read back), where the draw is small and the seeds are on
+        the host; else None, with the stream unchanged: draw with `uniform` then."""
+        numel = math.prod(shape)
+        if not self._on_host(numel):
+            return None
+        top = (self._host_bits(numel) >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / (1 << 24))
+        return top.reshape(len(self), *shape)
 
     def normal(self, *shape: int) -> Tensor:
         """(B, *shape) float32 standard normal.

@@ -26,10 +26,10 @@ from manurestore.batches import to_batch
 from manurestore.data.dataset import CropDataset, PageStore, validation_crops
 from manurestore.data.folders import find_images, find_pairs, matches_selection, split_train_val
 from manurestore.degradations.pipeline import Pipeline
+from manurestore.devices import to_device
 from manurestore.errors import ManurestoreError, UsageError
 from manurestore.seeding import image_seed
 from manurestore.training.config import TrainConfig
-from manurestore.training.device_crops import to_device
 from manurestore.training.distributed import DistInfo
 
 

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from manurestore.data.dataset import CropDataset, PageStore, augment
+from manurestore.devices import to_device
 from manurestore.training.config import TrainConfig
 
 DEVICE_SHARE = 0.5  # of a GPU's free memory (once the model is there) the pages may take
@@ -157,15 +158,6 @@ def symmetry_flags() -> np.ndarray:
             raise AssertionError(f"augment choice {choice} is not a symmetry of the square")
         flags.append((swap, flip_rows, flip_cols))
     return np.array(flags, dtype=bool)
-
-
-def to_device(array: np.ndarray, device: torch.device) -> Tensor:
-    """A small host array on `device` without waiting for the device: a plain copy from pageable
-    memory would synchronise the stream, so on CUDA it goes through pinned memory, non-blocking."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if device.type == "cuda":
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.to(device)
 
 
 @lru_cache(maxsize=8)
