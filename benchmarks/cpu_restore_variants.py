@@ -7,7 +7,7 @@
     python benchmarks/cpu_restore_variants.py --smoke                        # a small page, one run
 
 Each variant restores the same `aged`-degraded pages (seed 0) through the same tiler as `manurestore restore`:
-fp32; bf16 autocast (what `--precision auto` picks on CPUs with AMX); the linear layers quantised to int8 on
+fp32; bf16 autocast (what `--precision auto` picks on CPUs with AMX or AVX-512 BF16); the linear layers quantised to int8 on
 the fly (torch.ao dynamic quantisation, deprecated upstream in favour of torchao); optionally each compiled.
 A variant is kept only if it is faster at the same quality: its PSNR against the clean page may differ from
 fp32's by at most 0.1 dB on every page. Pages: a 2048×1536 synthetic paper folio, plus --real pages (scaled
@@ -30,7 +30,7 @@ from manurestore.batches import to_batch, to_images
 from manurestore.data.io import read_image
 from manurestore.data.synth import generate_page
 from manurestore.degradations.pipeline import Pipeline
-from manurestore.devices import cpu_has_bf16_matrix_units
+from manurestore.devices import cpu_has_fast_bf16
 from manurestore.inference.restorer import load_restorer
 from manurestore.metrics import psnr
 
@@ -119,8 +119,8 @@ def main(argv=None) -> int:
     runs = args.runs or (1 if args.quick else 3)
     info = machine_info()
     print_header(info, "CPU restore variants: the bundled model, fp32 / bf16 / int8 (and compiled)", [
-        f"setup : `aged`-degraded pages (seed 0) through the tiler of `manurestore restore`; bf16 matrix units (AMX): "
-        f"{'yes' if cpu_has_bf16_matrix_units() else 'no'}",
+        f"setup : `aged`-degraded pages (seed 0) through the tiler of `manurestore restore`; bf16 in hardware (AMX or AVX-512 BF16): "
+        f"{'yes' if cpu_has_fast_bf16() else 'no'}",
         f"timing: {mode(args)} — median of {runs} pass(es) over every page; quality: PSNR against the clean page"])
     cases = [(name, degrade(page), page) for name, page in pages(args)]
     identity = [page_psnr(degraded, clean) for _, degraded, clean in cases]

@@ -131,7 +131,7 @@ def _run_every_command(tmp_path: Path) -> dict[str, str]:
     _invoke("degrade", "synth", "-o", "heavy", "--preset", "heavy", "--seed", "4", "--format", "png", "--threads", "1")
     ops = [arg for name in EVERY_BUILTIN_OP for arg in ("--op", name)]
     _invoke("degrade", "synth", "-o", "ops", *ops, "--seed", "5", "--params-out", "ops.jsonl", "--format", "png", "--threads", "1")
-    # fp32: `auto` is bf16 on CPUs with AMX, fp32 elsewhere; the references must not depend on the CPU.
+    # fp32: `auto` is bf16 on CPUs with bf16 arithmetic, fp32 elsewhere; the references must not depend on the CPU.
     _invoke("restore", "aged", "-o", "restored", "--precision", "fp32", "--threads", "1")
     _invoke("evaluate", "synth", "--preset", "aged", "--seed", "1", "--json", "evaluation.json", "--precision", "fp32", "--threads", "1")
 

@@ -46,7 +46,7 @@ def command(
     tile: Optional[int] = typer.Option(None, "--tile", min=16, help="Tile size. Default: the model's training crop."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles restored together."),
     device: str = typer.Option("auto", "--device"),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it and on CPUs with AMX, else fp32), fp32, bf16, fp16."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it and on CPUs with bf16 arithmetic: AMX or AVX-512 BF16; else fp32), fp32, bf16, fp16."),
     colour: str = typer.Option("correct", "--colour", "--color", help="correct or keep: as `restore --colour`."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write everything (version, model, data, seed, preset, colour, rows, collections, safety) to this file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),

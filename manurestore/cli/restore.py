@@ -23,7 +23,7 @@ def command(
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in pixels, at least (and by default) 1/8 of a tile."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles restored together."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it and on CPUs with AMX, else fp32), fp32, bf16, fp16."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it and on CPUs with bf16 arithmetic: AMX or AVX-512 BF16; else fp32), fp32, bf16, fp16."),
     colour: str = typer.Option(
         "correct", "--colour", "--color",
         help="correct: remove discolouration the model's page view is confident about (yellowing, fading, uneven light); "
