@@ -78,11 +78,15 @@ def resolve_precision(precision: str, device: torch.device, inference: bool = Fa
     return torch.float32  # CPUs without bf16 arithmetic are slower in bf16 than in fp32
 
 
-def to_device(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """A small host array on `device` without waiting for the device: a plain copy from pageable
-    memory synchronises with the CUDA stream, so there it goes through pinned memory, non-blocking
-    (torch keeps the pinned block until the copy is done)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if torch.device(device).type == "cuda":
+def to_device(array: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A small host array (or tensor) on `device` without waiting for the device: a plain copy
+    from pageable memory synchronises with the CUDA stream, so there it goes through pinned
+    memory, non-blocking (torch keeps the pinned block until the copy is done). A tensor already
+    on `device` comes back as it is."""
+    device = torch.device(device)
+    tensor = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.device.type != "cpu" or device.type == "cpu":
+        return tensor.to(device)
+    if device.type == "cuda":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)

@@ -74,15 +74,16 @@ class Range(NamedTuple):
     low: float
     high: float
 
-    def sample(self, gen: ImageRandom, *shape: int, integer: bool = False) -> Tensor:
+    def sample(self, gen: ImageRandom, *shape: int, integer: bool = False, host: bool = False) -> Tensor:
         """(B, *shape) values drawn from [low, high]: float32, or int64 whole numbers.
 
         `shape` gives each image several values, say one per blob (`sample(gen, slots)`).
         `ParamsModel.draw` knows `integer` from the parameter's `Bounds`: prefer it in ops.
+        `host=True` keeps the values on the CPU (see `Degradation.sample`).
         """
         if integer:
-            return gen.integers(int(self.low), int(self.high), *shape)
-        return gen.uniform(*shape, low=float(self.low), high=float(self.high))
+            return gen.integers(int(self.low), int(self.high), *shape, host=host)
+        return gen.uniform(*shape, low=float(self.low), high=float(self.high), host=host)
 
 
 RangeValue = Annotated[Range, BeforeValidator(_range_from_value)]
@@ -107,7 +108,7 @@ class ParamsModel(BaseModel):
                 found[name] = bounds
         return found
 
-    def draw(self, name: str, gen: ImageRandom, *shape: int) -> Tensor:
+    def draw(self, name: str, gen: ImageRandom, *shape: int, host: bool = False) -> Tensor:
         """(B, *shape) values of the `Range` parameter `name`: int64 where its `Bounds` say
         `integer=True`, float32 otherwise, so no op repeats what the declaration says.
 
@@ -117,7 +118,7 @@ class ParamsModel(BaseModel):
         torch.int64
         """
         bounds = type(self).bounds().get(name)
-        return getattr(self, name).sample(gen, *shape, integer=bool(bounds and bounds.integer))
+        return getattr(self, name).sample(gen, *shape, integer=bool(bounds and bounds.integer), host=host)
 
     @model_validator(mode="after")
     def _check_bounds(self) -> "ParamsModel":
@@ -178,7 +179,9 @@ class Degradation(ABC):
 
     @abstractmethod
     def sample(self, n: int, gen: ImageRandom, device: torch.device) -> Draws:
-        """Per-image values, each a tensor with `n` rows on `device`."""
+        """Per-image values, each a tensor with `n` rows on `device`, or on the CPU for values
+        `apply` needs on the host (kernel sizes, counts: draw them with `host=True`), since reading
+        a value back from an accelerator waits for everything queued there."""
 
     @abstractmethod
     def apply(self, x: Tensor, draws: Draws, gen: ImageRandom, out: Tensor | None = None) -> Tensor:

@@ -38,9 +38,10 @@ class GaussianBlur(Degradation):
             return tuple(sizes)
 
     def sample(self, n, gen, device):
-        sizes = torch.tensor(self.params.kernel_sizes, device=device)
-        choice = gen.integers(0, len(sizes) - 1)
-        return {"kernel_size": sizes[choice]}
+        # On the host: the blur groups images by kernel size, which it must know there.
+        sizes = torch.tensor(self.params.kernel_sizes)
+        choice = gen.integers(0, len(sizes) - 1, host=True)
+        return {"kernel_size": sizes[choice.to(sizes.device)]}
 
     def apply(self, x, draws, gen, out=None):
         return functional.gaussian_blur(x, draws["kernel_size"], out=out)

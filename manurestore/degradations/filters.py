@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 
 import kornia
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from manurestore.degradations.fields import wide_float
+from manurestore.devices import to_device
 from manurestore.memory import cpu_piece, new_batch
 
 # Planes are blurred a few at a time, about this many values per piece and torch thread (on the
@@ -102,7 +104,7 @@ def _blur_with_kornia(x: Tensor, sizes: Tensor, out: Tensor) -> Tensor:
         sigma = opencv_sigma(size)
         if len(images) == x.shape[0]:
             return out.copy_(kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type=border))
-        chosen = torch.tensor(images, device=x.device)
+        chosen = to_device(np.array(images), x.device)
         group = kornia.filters.gaussian_blur2d(x.index_select(0, chosen), (size, size), (sigma, sigma), border_type=border)
         out.index_copy_(0, chosen, group)
     return out

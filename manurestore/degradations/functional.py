@@ -47,6 +47,7 @@ from manurestore.degradations.random import ImageRandom, _normal_table, hashed_b
 from manurestore.degradations.show_through import show_through
 from manurestore.degradations.staining import STAIN_BROWN, stain_
 from manurestore.degradations.tide_stains import tide_stains
+from manurestore.devices import to_device
 from manurestore.memory import new_batch
 
 __all__ = [
@@ -169,12 +170,32 @@ def salt_pepper(x: Tensor, amount: Tensor | float, rand: ImageRandom, *, out: Te
     salt = rand.bernoulli(0.5, max(slots, 0))  # (B, slots) True = white
     if slots == 0:
         return _deliver(target, out)
-    used = torch.arange(slots, device=x.device).view(1, -1) < counts.to(x.device).view(-1, 1)
-    planes = target.view(batch, channels, pixels).transpose(1, 2)  # (B, H·W, C) view of the result
-    image = torch.arange(batch, device=x.device).view(-1, 1).expand(batch, slots)
-    for value, chosen in ((0.0, used & ~salt), (1.0, used & salt)):  # pepper first: salt wins a tie
-        planes[image[chosen], where[chosen]] = value
+    used = torch.arange(slots, device=x.device).view(1, -1) < to_device(counts.numpy(), x.device).view(-1, 1)
+    if x.device.type == "cpu":
+        _speck_hits(target, where, salt, used)
+    else:
+        _speck_by_marks(target, where, salt, used)
     return _deliver(target, out)
+
+
+def _speck_hits(target: Tensor, where: Tensor, salt: Tensor, used: Tensor) -> None:
+    """Set the used hits of contiguous `target`, pepper first so that salt wins a tie: only the
+    hits are touched (selecting them reads back from the device, which costs nothing on the CPU)."""
+    batch, channels = target.shape[:2]
+    planes = target.view(batch, channels, -1).transpose(1, 2)  # (B, H·W, C) view of the result
+    image = torch.arange(batch, device=target.device).view(-1, 1).expand_as(where)
+    for value, chosen in ((0.0, used & ~salt), (1.0, used & salt)):
+        planes[image[chosen], where[chosen]] = value
+
+
+def _speck_by_marks(target: Tensor, where: Tensor, salt: Tensor, used: Tensor) -> None:
+    """`_speck_hits` without reading anything back: each pixel takes the largest mark its hits
+    leave (0 none, 1 pepper, 2 salt, so salt wins a tie), then one pass sets the marked pixels."""
+    batch, channels = target.shape[:2]
+    codes = torch.where(used, salt.to(torch.int32) + 1, 0)
+    marks = torch.zeros(batch, target[0, 0].numel(), dtype=torch.int32, device=target.device)
+    marks = marks.scatter_reduce_(1, where, codes, reduce="amax").view(batch, 1, -1)
+    target.view(batch, channels, -1).masked_fill_(marks == 1, 0.0).masked_fill_(marks == 2, 1.0)
 
 
 def yellowing(x: Tensor, strength: Tensor | float, *, out: Tensor | None = None) -> Tensor:

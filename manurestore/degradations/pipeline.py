@@ -102,10 +102,12 @@ class Pipeline:
         if len(chosen) == 0:
             return x, owned
         sub_rand = rand.subset(chosen)
-        if isinstance(chosen, np.ndarray):
-            chosen = to_device(chosen, x.device)
+        on_host = torch.from_numpy(chosen) if isinstance(chosen, np.ndarray) else None
+        if on_host is not None:
+            chosen = to_device(on_host, x.device)
         part = x[chosen]  # a copy, so always ours
-        sub_draws = {k: v[chosen] for k, v in draws.items()}
+        # Draws an op keeps on the host are chosen there (on_host exists whenever they can be).
+        sub_draws = {k: v[on_host] if on_host is not None and v.device.type == "cpu" else v[chosen] for k, v in draws.items()}
         part = op.apply(part, sub_draws, sub_rand, out=part) if op.accepts_out else op.apply(part, sub_draws, sub_rand)
         if owned:
             return x.index_copy_(0, chosen, part), True

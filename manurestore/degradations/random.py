@@ -247,12 +247,17 @@ class ImageRandom:
         unsigned = self._bits(shape).to(torch.int64).bitwise_and_(_MASK32)
         return unsigned.mul_(high).bitwise_right_shift_(32)
 
-    def uniform(self, *shape: int, low: float | Tensor = 0.0, high: float | Tensor = 1.0) -> Tensor:
-        """(B, *shape) float32 uniform in [low, high); low/high may be (B,) per-image tensors."""
+    def uniform(self, *shape: int, low: float | Tensor = 0.0, high: float | Tensor = 1.0, host: bool = False) -> Tensor:
+        """(B, *shape) float32 uniform in [low, high); low/high may be (B,) per-image tensors.
+
+        `host=True` leaves a small draw on the CPU (when the seeds are there), for values an op
+        needs on the host, such as sizes and counts: reading them from an accelerator would wait
+        for it. The values are the same either way.
+        """
         numel = math.prod(shape)
         on_host = self.host_uniform(*shape)
         if on_host is not None:
-            unit = to_device(on_host, self.device)
+            unit = torch.from_numpy(on_host) if host else to_device(on_host, self.device)
         else:
             unit = torch.empty(len(self), numel, dtype=torch.float32, device=self.device)
             for start, stop, bits in self._bit_spans(numel):
@@ -333,10 +338,11 @@ class ImageRandom:
             second_stop = max(start, min(stop, numel - half))
             yield (start, stop), (half + start, half + second_stop), chunk
 
-    def integers(self, low: int | Tensor, high: int | Tensor, *shape: int) -> Tensor:
-        """(B, *shape) int64 uniform in [low, high] inclusive; bounds may be per image."""
-        unit = self.uniform(*shape)
-        low_t, high_t = (_per_image(torch.as_tensor(v, device=self.device).float(), unit) for v in (low, high))
+    def integers(self, low: int | Tensor, high: int | Tensor, *shape: int, host: bool = False) -> Tensor:
+        """(B, *shape) int64 uniform in [low, high] inclusive; bounds may be per image; `host` as
+        for `uniform`."""
+        unit = self.uniform(*shape, host=host)
+        low_t, high_t = (_per_image(torch.as_tensor(v, device=unit.device).float(), unit) for v in (low, high))
         value = torch.floor(unit * (high_t - low_t + 1.0) + low_t)
         return torch.minimum(value, high_t).to(torch.int64)
 

@@ -26,7 +26,7 @@ class SaltPepper(Degradation):
         amount: Annotated[RangeValue, Bounds(0.0, 0.5), Field(description="fraction of pixels hit")] = Range(0.001, 0.01)
 
     def sample(self, n, gen, device):
-        return {"amount": self.params.draw("amount", gen)}
+        return {"amount": self.params.draw("amount", gen, host=True)}  # the hit counts are worked out on the host
 
     def apply(self, x, draws, gen, out=None):
         return functional.salt_pepper(x, draws["amount"], gen, out=out)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import functools
 from typing import Mapping
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from manurestore.degradations import fused
 from manurestore.degradations.colour import rgb_to_channels
 from manurestore.degradations.fields import grid_centres, grid_size, upsample
+from manurestore.devices import to_device
 from manurestore.memory import cpu_piece, new_batch
 
 MASK_GRID = 192
@@ -39,9 +41,9 @@ def stain_(x: Tensor, blobs: Mapping[str, Tensor]) -> Tensor:
     mask = _union_mask(blobs, height, width, x.device)
     if mask is None:
         return x
-    colour = (torch.tensor(STAIN_BROWN, device=x.device) + blobs["tint"]).clamp(0, 1)  # (B, 3)
-    colour = rgb_to_channels(colour, channels)
-    darkening = (colour - 1.0).float().view(batch, channels, 1, 1)  # −(1 − colour)
+    tint = blobs["tint"]  # where the blobs were drawn, the host as a rule: moved once, below
+    colour = rgb_to_channels((torch.tensor(STAIN_BROWN, device=tint.device) + tint).clamp(0, 1), channels)  # (B, C)
+    darkening = to_device((colour - 1.0).float().view(batch, channels, 1, 1), x.device)  # −(1 − colour)
     stained = [count > 0 for count in blobs["count"].tolist()]
     step = batch if x.device.type != "cpu" else max(1, cpu_piece(_CPU_PIECE) // (height * width))
     factor = new_batch((min(step, batch), 1, height, width), torch.float32, x.device)
@@ -88,7 +90,7 @@ def _union_mask(blobs: Mapping[str, Tensor], height: int, width: int, device) ->
     grid_mask = functools.partial(fused.run, "stain_mask", _grid_mask) if fused.active(device) else _grid_mask
     if all(step is None for step in steps):
         return None
-    terms = _blob_terms(blobs, height, width)  # (B, K, terms), once for the whole batch
+    terms = to_device(_blob_terms(blobs, height, width), device)  # (B, K, terms), once for the whole batch
     mask = None
     for step in sorted({step for step in steps if step is not None}):
         images = sorted((i for i in range(batch) if steps[i] == step), key=lambda i: counts[i])
@@ -100,7 +102,7 @@ def _union_mask(blobs: Mapping[str, Tensor], height: int, width: int, device) ->
             slots = min(terms.shape[1], max(counts[i] for i in chosen))
             if chosen == list(range(batch)):  # the whole batch in one piece, in order
                 return grid_mask(terms[:, :slots], height, width, grid)
-            index = torch.tensor(chosen, device=device)
+            index = to_device(np.array(chosen), device)
             part = grid_mask(terms.index_select(0, index)[:, :slots], height, width, grid)
             if mask is None:
                 mask = new_batch((batch, 1, height, width), torch.float32, device)

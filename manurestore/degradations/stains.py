@@ -37,18 +37,20 @@ class Stains(Degradation):
     def sample(self, n, gen, device):
         p = self.params
         slots = max(int(p.count.high), 1)  # fixed by the params, never by the batch
+        # All on the host: the counts and edge widths pick each image's grid there, and the few
+        # numbers per blob then reach the device in one copy (`staining.stain_`).
         return {
-            "count": p.draw("count", gen),
-            "centre_y": gen.uniform(slots),
-            "centre_x": gen.uniform(slots),
-            "radius": p.draw("radius", gen, slots),
-            "intensity": p.draw("intensity", gen, slots),
-            "softness": p.draw("softness", gen, slots),
-            "aspect": gen.uniform(slots, low=0.6, high=1.4),
-            "angle": gen.uniform(slots, low=0.0, high=math.pi),
-            "wobble": gen.uniform(slots, len(OUTLINE_FREQUENCIES)) * p.draw("irregularity", gen, slots).unsqueeze(-1),
-            "phase": gen.uniform(slots, len(OUTLINE_FREQUENCIES), high=2 * math.pi),
-            "tint": gen.uniform(3, low=-0.06, high=0.06),
+            "count": p.draw("count", gen, host=True),
+            "centre_y": gen.uniform(slots, host=True),
+            "centre_x": gen.uniform(slots, host=True),
+            "radius": p.draw("radius", gen, slots, host=True),
+            "intensity": p.draw("intensity", gen, slots, host=True),
+            "softness": p.draw("softness", gen, slots, host=True),
+            "aspect": gen.uniform(slots, low=0.6, high=1.4, host=True),
+            "angle": gen.uniform(slots, low=0.0, high=math.pi, host=True),
+            "wobble": gen.uniform(slots, len(OUTLINE_FREQUENCIES), host=True) * p.draw("irregularity", gen, slots, host=True).unsqueeze(-1),
+            "phase": gen.uniform(slots, len(OUTLINE_FREQUENCIES), high=2 * math.pi, host=True),
+            "tint": gen.uniform(3, low=-0.06, high=0.06, host=True),
         }
 
     def apply(self, x, draws, gen, out=None):
