@@ -13,6 +13,7 @@ from manurestore.degradations.base import Bounds, Degradation, ParamsModel, Rang
 from manurestore.degradations.blobs import blob_inside, blob_shape, falloff
 from manurestore.degradations.colour import rgb_to_channels
 from manurestore.degradations.results import check_out, deliver, multiply
+from manurestore.devices import to_device
 
 __all__ = ["DARK_BROWN", "INK", "DarkSpots", "dark_spots"]
 
@@ -75,7 +76,8 @@ def dark_spots(
         "count": count, "centre_y": centre_y, "centre_x": centre_x, "radius": radius, "density": density,
         "softness": softness, "aspect": aspect, "angle": angle, "wobble": wobble, "phase": phase, "ink": ink,
     }
-    masks = spot_masks(spots, height, width)  # (B, 2, H, W): ink spots, brown spots
+    masks = spot_masks(spots, height, width, x.device)  # (B, 2, H, W): ink spots, brown spots
+    tint = to_device(tint, x.device)
     colours = []
     for base in (INK, DARK_BROWN):
         colour = (torch.tensor(base, device=x.device) + tint.float()).clamp(0.0, 1.0)  # (B, 3)
@@ -85,24 +87,26 @@ def dark_spots(
     return multiply(x, factor, out)
 
 
-def spot_masks(spots: dict[str, Tensor], height: int, width: int) -> Tensor:
-    """(B, 2, H, W) float32 opacity of each image's ink spots (channel 0) and brown spots (1).
+def spot_masks(spots: dict[str, Tensor], height: int, width: int, device: torch.device | str | None = None) -> Tensor:
+    """(B, 2, H, W) float32 opacity of each image's ink spots (channel 0) and brown spots (1), on
+    `device` (default: where the spots are).
 
     Each spot is evaluated on a square patch of pixels around its centre, wide enough for the
     farthest its outline can reach (the patch size changes no pixel's value), and the patches
     are scattered into the masks with a maximum, which is exact and order-free on every device.
+    The patch size is worked out where the spots were drawn (the host, as `DarkSpots` draws
+    them), so that an accelerator is never asked for it.
     """
     batch, slots = spots["radius"].shape
-    device = spots["radius"].device
+    device = torch.device(device) if device is not None else spots["radius"].device
     masks = torch.zeros(batch, 2 * height * width, device=device)
+    half = _patch_half(spots, height, width)
+    if half is None:
+        return masks.view(batch, 2, height, width)
+    spots = {key: to_device(value, device) for key, value in spots.items()}
     radius = (spots["radius"].float() * min(height, width)).clamp_min(MIN_RADIUS_PX)  # pixels
     aspect = spots["aspect"].float()
-    stretch = torch.maximum(aspect, 1.0 / aspect)
-    reach = radius * stretch * (1.0 + spots["wobble"].float().abs().sum(-1))  # farthest outline point
     active = torch.arange(slots, device=device).view(1, -1) < spots["count"].view(-1, 1)
-    if not bool(active.any()):
-        return masks.view(batch, 2, height, width)
-    half = min(int(math.ceil(float(reach[active].max()))) + 1, max(height, width))
     size = 2 * half + 1
     shape = blob_shape(spots["angle"], spots["wobble"], spots["phase"])
     centre_y = spots["centre_y"].float() * height  # pixels
@@ -133,6 +137,20 @@ def spot_masks(spots: dict[str, Tensor], height: int, width: int) -> Tensor:
     return masks.view(batch, 2, height, width)
 
 
+def _patch_half(spots: dict[str, Tensor], height: int, width: int) -> int | None:
+    """Half the side of the patches, in pixels: the farthest any used spot's outline reaches
+    (None when no image has a spot)."""
+    slots = spots["radius"].shape[1]
+    radius = (spots["radius"].float() * min(height, width)).clamp_min(MIN_RADIUS_PX)  # pixels
+    aspect = spots["aspect"].float()
+    stretch = torch.maximum(aspect, 1.0 / aspect)
+    reach = radius * stretch * (1.0 + spots["wobble"].float().abs().sum(-1))  # farthest outline point
+    active = torch.arange(slots, device=reach.device).view(1, -1) < spots["count"].view(-1, 1)
+    if not bool(active.any()):
+        return None
+    return min(int(math.ceil(float(reach[active].max()))) + 1, max(height, width))
+
+
 class DarkSpots(Degradation):
     """`count` small, dense dark spots and ink blots per image, irregular, some with soft edges.
 
@@ -161,20 +179,25 @@ class DarkSpots(Degradation):
     def sample(self, n, gen, device):
         p = self.params
         slots = max(int(p.count.high), 1)  # fixed by the params, never by the batch
-        bend = falloff(len(SPOT_FREQUENCIES)).to(device)
+        # On the host: the patch size follows from them, and they reach the device in one copy each.
+        bend = falloff(len(SPOT_FREQUENCIES))
+
+        def bent(values):  # the draws keep their order: each one advances the stream
+            return values * bend.to(values.device)
+
         return {
-            "count": p.draw("count", gen),
-            "centre_y": gen.uniform(slots),
-            "centre_x": gen.uniform(slots),
-            "radius": p.draw("radius", gen, slots),
-            "density": p.draw("density", gen, slots),
-            "softness": p.draw("softness", gen, slots),
-            "aspect": gen.uniform(slots, low=0.7, high=1.4),
-            "angle": gen.uniform(slots, low=0.0, high=math.pi),
-            "wobble": gen.uniform(slots, len(SPOT_FREQUENCIES)) * bend * p.draw("irregularity", gen, slots).unsqueeze(-1),
-            "phase": gen.uniform(slots, len(SPOT_FREQUENCIES), high=2 * math.pi),
-            "ink": gen.bernoulli(p.ink_share, slots),
-            "tint": gen.uniform(3, low=-0.04, high=0.04),
+            "count": p.draw("count", gen, host=True),
+            "centre_y": gen.uniform(slots, host=True),
+            "centre_x": gen.uniform(slots, host=True),
+            "radius": p.draw("radius", gen, slots, host=True),
+            "density": p.draw("density", gen, slots, host=True),
+            "softness": p.draw("softness", gen, slots, host=True),
+            "aspect": gen.uniform(slots, low=0.7, high=1.4, host=True),
+            "angle": gen.uniform(slots, low=0.0, high=math.pi, host=True),
+            "wobble": bent(gen.uniform(slots, len(SPOT_FREQUENCIES), host=True)) * p.draw("irregularity", gen, slots, host=True).unsqueeze(-1),
+            "phase": gen.uniform(slots, len(SPOT_FREQUENCIES), high=2 * math.pi, host=True),
+            "ink": gen.uniform(slots, host=True) < p.ink_share,
+            "tint": gen.uniform(3, low=-0.04, high=0.04, host=True),
         }
 
     def apply(self, x, draws, gen, out=None):

@@ -14,6 +14,7 @@ from manurestore.degradations.blobs import blob_inside, blob_shape, falloff
 from manurestore.degradations.colour import rgb_to_channels
 from manurestore.degradations.fields import grid_centres, grid_size, smooth_noise, upsample
 from manurestore.degradations.results import check_out, deliver, multiply
+from manurestore.devices import to_device
 
 __all__ = ["COFFEE", "TideStains", "WATER", "tide_stains"]
 
@@ -108,12 +109,16 @@ def tide_fields(stains: dict[str, Tensor], height: int, width: int) -> Tensor:
     rim = torch.maximum(stains["rim_width"].float(), pixel)  # widths in radius units
     edge = torch.maximum(0.3 * rim, MIN_EDGE_PX * pixel)  # the sharp outer fade
     shape = blob_shape(stains["angle"], stains["wobble"], stains["phase"])
-    active = (torch.arange(slots, device=device).view(1, -1) < stains["count"].view(-1, 1)).float()
+    # Where they were drawn, the host as `TideStains` draws them: whether slots and inner lines
+    # are worth computing is decided there, never read back from an accelerator.
+    count, inner_on_host = stains["count"], stains["inner_strength"]
+    inner_strength = to_device(inner_on_host, device)
+    active = (torch.arange(slots, device=device).view(1, -1) < to_device(count, device).view(-1, 1)).float()
     strength = stains["intensity"].float() * active  # 0 for unused slots
     along_rim = upsample(0.55 + 0.45 * smooth_noise(stains["variation"].float(), *grid), height, width)
     keep_inside = torch.ones(batch, 1, height, width, device=device)  # Π(1 − opacity)
     keep_rim = torch.ones(batch, 1, height, width, device=device)
-    used = int(stains["count"].max()) if batch else 0  # slots no image uses are skipped
+    used = int(count.max()) if batch else 0  # slots no image uses are skipped
     for k in range(min(slots, used)):  # a fixed number of slots, set by the params
         def stain(values: Tensor) -> Tensor:  # (B, K) → slot k as (B, 1, 1, 1)
             return values[:, k].float().view(-1, 1, 1, 1)
@@ -128,8 +133,8 @@ def tide_fields(stains: dict[str, Tensor], height: int, width: int) -> Tensor:
         depth = inside / stain(rim)  # rim widths inside the outline
         outer = inside / stain(edge)
         line = _bump(torch.where(inside >= 0, depth, outer.mul_(outer)))
-        inner = stains["inner_strength"][:, k] * active[:, k]
-        if bool((inner > 0).any()):
+        inner = inner_strength[:, k] * active[:, k]
+        if bool(((inner_on_host[:, k] > 0) & (count > k)).any()):  # decided on the host
             second = depth.sub(stain(stains["inner_line"] / rim)).mul_(2.0)
             line = torch.maximum(line, _bump(second.mul_(second)).mul_(inner.view(-1, 1, 1, 1)))
         keep_rim.addcmul_(keep_rim, line.mul_(along_rim).mul_(stain(strength)), value=-1.0)
@@ -178,7 +183,7 @@ class TideStains(Degradation):
         slots = max(int(p.count.high), 1)  # fixed by the params, never by the batch
         bend = falloff(len(TIDE_FREQUENCIES)).to(device)
         return {
-            "count": p.draw("count", gen),
+            "count": p.draw("count", gen, host=True),  # the slots worth computing are chosen on the host
             "centre_y": gen.uniform(slots, low=-0.15, high=1.15),
             "centre_x": gen.uniform(slots, low=-0.15, high=1.15),
             "radius": p.draw("radius", gen, slots),
@@ -190,7 +195,7 @@ class TideStains(Degradation):
             "wobble": gen.uniform(slots, len(TIDE_FREQUENCIES)) * bend * p.draw("irregularity", gen, slots).unsqueeze(-1),
             "phase": gen.uniform(slots, len(TIDE_FREQUENCIES), high=2 * math.pi),
             "inner_line": gen.uniform(slots, low=0.08, high=0.3),
-            "inner_strength": gen.uniform(slots, low=-0.5, high=0.6).clamp_min(0.0),
+            "inner_strength": gen.uniform(slots, low=-0.5, high=0.6, host=True).clamp_min(0.0),
             "variation": gen.uniform(6, 6),
             "hue": gen.uniform(),
         }
