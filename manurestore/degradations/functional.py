@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from manurestore.degradations import fused
 from manurestore.degradations.base import per_image
 from manurestore.degradations.colour import LUMA, ink_density, luminance, multiply_blend, paper_colour, rgb_to_channels
 from manurestore.degradations.dark_spots import dark_spots
@@ -42,7 +43,6 @@ from manurestore.degradations.fields import FIELD_GRID, grid_centres, grid_size,
 from manurestore.degradations.filters import blur_kernel_sizes, gaussian_blur_sigma, opencv_sigma
 from manurestore.degradations.illumination import illumination
 from manurestore.degradations.jpeg import jpeg
-from manurestore.degradations import fused
 from manurestore.degradations.random import ImageRandom, _normal_table, hashed_bits
 from manurestore.degradations.show_through import show_through
 from manurestore.degradations.staining import STAIN_BROWN, stain_
