@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from manurestore.cli.app import app
@@ -21,6 +20,7 @@ from manurestore.training.device_crops import DeviceCrops, DevicePages, mirror
 from manurestore.training.distributed import DistInfo
 from manurestore.training.run_folder import check_resume_config, prepare_run_dir
 from manurestore.training.trainer import Trainer, TrainingInterrupted
+from tests.test_training import make_pages
 
 CPU = torch.device("cpu")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -111,18 +111,6 @@ def test_on_the_cpu_the_pages_are_held_once():
 
 # --------------------------------------------------------------------------------------------
 # In the trainer
-
-
-def make_pages(folder: Path, count: int, size: tuple[int, int], seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        page = np.full((size[1], size[0], 3), (225, 205, 170), np.uint8)
-        for _ in range(12):
-            y, x = rng.integers(0, size[1] - 4), rng.integers(0, size[0] - 10)
-            page[y : y + 3, x : x + int(rng.integers(4, 10))] = rng.integers(10, 60)
-        Image.fromarray(page).save(folder / f"page{i:02d}.png")
-    return folder
 
 
 def config(tmp_path: Path, run: str, **overrides) -> TrainConfig:
