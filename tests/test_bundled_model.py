@@ -34,7 +34,8 @@ def ochre_leaf() -> np.ndarray:
 
 
 def test_bundled_model_repairs_a_damaged_ochre_leaf():
-    restorer = load_restorer(None, CPU, precision="fp32").restorer
+    """The model's own strength, its tiles free to work at every scale (`--local-scale 0`)."""
+    restorer = load_restorer(None, CPU, precision="fp32", local_scale=0).restorer
     clean = ochre_leaf()
     # `aged` with seed 0 fires noise, salt and pepper and stains here: the tiles' work.
     degraded, record = degrade_page(clean, Pipeline.from_preset("aged"), seed=0, identity="ochre-leaf", device=CPU)
@@ -47,14 +48,27 @@ def test_bundled_model_repairs_a_damaged_ochre_leaf():
     assert after["ssim"] > 0.89, (before, after)
 
 
+def test_by_default_the_tiles_repair_detail_and_leave_the_stains_colour_to_the_page():
+    """What `restore` does by default (tiles limited to 8-pixel detail): the noise and specks go,
+    the stains' colour is the page-context branch's to undo, and it undoes part of it. v3 gives
+    23.15 → 28.49 dB, SSIM 0.912; v1 got 10.2 dB."""
+    restorer = load_restorer(None, CPU, precision="fp32").restorer
+    clean = ochre_leaf()
+    degraded, _ = degrade_page(clean, Pipeline.from_preset("aged"), seed=0, identity="ochre-leaf", device=CPU)
+    before, after = page_metrics(degraded, clean), page_metrics(restorer.restore(degraded), clean)
+    assert after["psnr"] > before["psnr"] + 5.0, (before, after)
+    assert after["ssim"] > 0.89, (before, after)
+
+
 def test_bundled_model_leaves_a_clean_ochre_leaf_its_colour():
-    """Do no harm, in colour too: a clean leaf comes back nearly unchanged (v3: 36.3 dB, ΔE 0.70;
-    v2: 36.4 dB, ΔE 0.84; v1: 9.9 dB, ΔE 25)."""
+    """Do no harm, in colour too: a clean leaf comes back nearly unchanged (v3 by default: 36.8 dB,
+    ΔE 0.41; with its tiles free, `--local-scale 0`: 36.3 dB, ΔE 0.70; v2: 36.4 dB, ΔE 0.84; v1:
+    9.9 dB, ΔE 25)."""
     restorer = load_restorer(None, CPU, precision="fp32").restorer
     clean = ochre_leaf()
     row = safety_row("ochre-leaf", clean, restorer.restore(clean))
-    assert row["psnr"] >= 35.0, row
-    assert row["delta_e"] <= 1.5, row
+    assert row["psnr"] >= 36.0, row
+    assert row["delta_e"] <= 1.0, row
 
 
 def test_bf16_restores_the_fixed_case_within_a_tenth_of_a_db_of_fp32():

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from manurestore.cli.app import app
 from manurestore.inference.evaluation import page_metrics
-from manurestore.inference.tiling import TiledRestorer, blend_window, tile_starts
+from manurestore.inference.restorer import load_restorer
+from manurestore.inference.tiling import LOCAL_SCALE, TiledRestorer, blend_window, fine_part, tile_starts
 from manurestore.models.registry import build_model
 from manurestore.models.checkpoint import save_weights
 
@@ -72,6 +73,57 @@ def test_tiled_equals_one_pass_away_from_the_borders():
         full = (model(x).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round()
     assert np.abs(full - source).mean() > 1.0, "the model must change the page for this test to mean anything"
     assert np.abs(tiled - full)[16:-16, 16:-16].mean() < 0.5
+
+
+class RepaintsAndSharpens(torch.nn.Module):
+    """A tile model that adds a colour cast (a coarse change) and a one-pixel checkerboard (a fine one)."""
+
+    page_context = None
+
+    def forward(self, x):
+        rows, cols = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]), indexing="ij")
+        checker = ((rows + cols) % 2).to(x.dtype) * 0.04 - 0.02
+        return x + torch.tensor([0.15, 0.0, -0.1]).view(1, 3, 1, 1) + checker
+
+
+def test_a_local_scale_leaves_coarse_change_to_the_page_and_keeps_fine_repair():
+    source = np.full((150, 200, 3), 128, np.uint8)
+    free = TiledRestorer(RepaintsAndSharpens(), tile=64).restore(source).astype(float)
+    limited = TiledRestorer(RepaintsAndSharpens(), tile=64, local_scale=8).restore(source).astype(float)
+    assert np.abs(free.mean(axis=(0, 1)) - 128 - [38.25, 0, -25.5]).max() < 1  # the cast, as the tiles made it
+    assert np.abs(limited.mean(axis=(0, 1)) - 128).max() < 0.5  # the cast removed
+    checker = limited[1:, :, 0] - limited[:-1, :, 0]  # neighbours differ by ±0.04: about 10 levels
+    assert np.abs(checker).mean() > 8
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 64, 64), (1, 1, 17, 30), (1, 3, 3, 5)])
+def test_fine_part_removes_what_is_the_same_everywhere(shape):
+    constant = torch.full(shape, 0.3)
+    assert fine_part(constant, 8.0).abs().max() < 1e-6
+    detail = torch.randn(shape)
+    assert fine_part(detail, 8.0).shape == detail.shape
+
+
+def test_identity_model_is_still_exact_under_a_local_scale():
+    source = page((65, 129, 3))
+    assert np.array_equal(TiledRestorer(Identity(), tile=64, local_scale=8).restore(source), source)
+
+
+def test_the_default_local_scale_follows_the_page_context_branch(tmp_path, model_file):
+    with_branch = tmp_path / "branch.safetensors"
+    save_weights(with_branch, build_model("vit-tiny", img_size=64, page_context=True), {"model_name": "vit-tiny", "train_crop": 64})
+    cpu = torch.device("cpu")
+    assert load_restorer(with_branch, cpu).restorer.local_scale == LOCAL_SCALE
+    assert load_restorer(model_file, cpu).restorer.local_scale == 0.0  # nothing else would correct colour
+    assert load_restorer(with_branch, cpu, local_scale=0).restorer.local_scale == 0.0
+
+
+@pytest.mark.parametrize("value, message", [("-1", "in pixels"), ("17", "a quarter of the 64-pixel tile")])
+def test_a_bad_local_scale_is_a_one_line_usage_error(tmp_path, model_file, value, message):
+    source = save(tmp_path / "a.png", (20, 20, 3))
+    result = invoke("restore", source, "-m", model_file, "--local-scale", value)
+    assert result.exit_code == 2 and message in result.output and "--local-scale" in result.output
+    assert not (tmp_path / "a.restored.png").exists()
 
 
 def test_page_metrics_match_numpy_and_one_pass():

@@ -29,6 +29,12 @@ def command(
         help="correct: remove discolouration the model's page view is confident about (yellowing, fading, uneven light); "
         "keep: leave the page's colour exactly as scanned and repair local damage only (for conservation records).",
     ),
+    local_scale: Optional[float] = typer.Option(
+        None, "--local-scale", metavar="PX",
+        help="The coarsest scale, in pixels, at which the tiles may change the page; coarser changes (colour, shading) are "
+        "left to the page-context branch, which sees the whole page. Default: 8 for a model with that branch, else no "
+        "limit. 0: no limit (tiles also remove large stains, and may repaint material they mistake for one).",
+    ),
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format for every file (png, jpg, tif, webp, bmp). Default: the input's."),
     quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG/WebP quality."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: process only shard K of N of the inputs (split by file, stable across machines). Default: the shard torchrun (RANK/WORLD_SIZE) or a SLURM job array gives this process, else all."),
@@ -56,7 +62,7 @@ def command(
     if not plan.tasks:
         raise UsageError(f"no images found in {', '.join(map(str, inputs))}")
     loaded = load_restorer(model, torch_device, tile=tile, overlap=overlap, batch_size=batch_size, precision=precision,
-                           colour=colour)
+                           colour=colour, local_scale=local_scale)
     restorer, model_path = loaded.restorer, loaded.path
     prepare_output_folders(plan, tasks)
 

@@ -17,7 +17,7 @@ import torch
 
 from manurestore.devices import resolve_precision
 from manurestore.errors import UsageError
-from manurestore.inference.tiling import COLOUR_MODES, TiledRestorer
+from manurestore.inference.tiling import COLOUR_MODES, LOCAL_SCALE, TiledRestorer
 from manurestore.models.checkpoint import bundled_model_path, load_model
 
 
@@ -48,19 +48,30 @@ def model_file(path: Path | None) -> Path:
 
 
 def load_restorer(model: Path | None, device: torch.device, *, tile: int | None = None, overlap: int | None = None,
-                  batch_size: int = 8, precision: str = "auto", colour: str = "correct") -> LoadedRestorer:
-    """Load a model and wrap it in the tiler; `tile` defaults to the model's training crop.
+                  batch_size: int = 8, precision: str = "auto", colour: str = "correct",
+                  local_scale: float | None = None) -> LoadedRestorer:
+    """Load a model and wrap it in the tiler; `tile` defaults to the model's training crop, and
+    `local_scale` (the tiles' reach, see `tiling`) to LOCAL_SCALE for a model with a page-context
+    branch, no limit for one without.
 
-    Bad settings (precision, overlap, colour) are usage errors, checked before the weights are read.
+    Bad settings (precision, overlap, colour, local scale) are usage errors, checked before the
+    weights are read where they can be.
     """
     dtype = resolve_precision(precision, device, inference=True)
     if colour not in COLOUR_MODES:
         raise UsageError(f"--colour {colour!r}: use {' or '.join(COLOUR_MODES)}")
+    if local_scale is not None and local_scale < 0:
+        raise UsageError(f"--local-scale {local_scale:g}: give a scale in pixels (0: no limit), or leave it out for the model's default")
     path = model_file(model)
     net, metadata = load_model(path, device)
+    if local_scale is None:
+        local_scale = LOCAL_SCALE if getattr(net, "page_context", None) is not None else 0.0
+    size = tile or int(metadata.get("train_crop", 256))
+    if local_scale > size / 4:
+        raise UsageError(f"--local-scale {local_scale:g}: at most a quarter of the {size}-pixel tile ({size / 4:g})")
     try:
-        restorer = TiledRestorer(net, tile=tile or int(metadata.get("train_crop", 256)), overlap=overlap,
-                                 batch_size=batch_size, device=device, dtype=dtype, colour=colour)
+        restorer = TiledRestorer(net, tile=size, overlap=overlap, batch_size=batch_size, device=device, dtype=dtype,
+                                 colour=colour, local_scale=local_scale)
     except ValueError as error:
         raise UsageError(f"--overlap: {error}") from None
     return LoadedRestorer(restorer, metadata, path)

@@ -14,6 +14,13 @@ branch looks at the whole page once and every tile receives the same smooth colo
 before the model repairs its local damage. With `colour="keep"` no correction is made and the
 restored page is given back the scanned page's mean colour, so the material looks as scanned.
 
+A tile may change the page only at scales finer than `local_scale` pixels (the sigma of a
+Gaussian): the coarse part of each tile's change is removed before blending. A 256-pixel tile
+cannot tell an ochre leaf beside a white backdrop from a brown stain on white paper, and one that
+guesses wrong repaints its whole square; what is coarser than a few pixels (colour, shading) is
+the page-context branch's to decide, once for the page. With a branch, the default limit is
+`LOCAL_SCALE` pixels; without one (nothing else would correct colour) there is none.
+
 >>> restorer = TiledRestorer(model, tile=256)                      # doctest: +SKIP
 >>> restored = restorer.restore(page)   # uint8 H×W×C in, uint8 H×W×C out   # doctest: +SKIP
 """
@@ -26,12 +33,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from manurestore.batches import to_batch, to_images
 from manurestore.data.dataset import reflect_pad
 from manurestore.models.page_context import correct_tiles, page_view
 
 COLOUR_MODES = ("correct", "keep")
+LOCAL_SCALE = 8.0  # px: the tiles' reach under a page-context branch (see the module docstring)
+_COARSE_STEP = 4  # the coarse part is smoothed on a grid this many times coarser than the tile
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -75,6 +85,7 @@ class TiledRestorer:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     colour: str = "correct"  # or "keep": see the module docstring
+    local_scale: float = 0.0  # px; 0: a tile may change the page at any scale
 
     def __post_init__(self):
         if self.colour not in COLOUR_MODES:
@@ -84,6 +95,8 @@ class TiledRestorer:
             self.overlap = minimum  # the smallest seamless overlap costs the fewest extra tiles
         if self.overlap < minimum or self.overlap >= self.tile:
             raise ValueError(f"overlap must be in [{minimum}, {self.tile}) for {self.tile}-pixel tiles, got {self.overlap}")
+        if not 0.0 <= self.local_scale <= self.tile / 4:
+            raise ValueError(f"local scale must be in [0, {self.tile / 4:g}] pixels for {self.tile}-pixel tiles, got {self.local_scale:g}")
         window = blend_window(self.tile, self.overlap)
         self._window = torch.from_numpy(np.outer(window, window))
 
@@ -135,11 +148,40 @@ class TiledRestorer:
                     batch = correct_tiles(batch, field, [(y - margin, x - margin) for y, x in chunk], page_size)
                 with autocast:
                     restored = self.model(batch)
-                restored = restored.float().clamp_(0.0, 1.0).permute(0, 2, 3, 1)
+                restored = restored.float()
+                if self.local_scale > 0:
+                    restored = batch + fine_part(restored - batch, self.local_scale)
+                restored = restored.clamp_(0.0, 1.0).permute(0, 2, 3, 1)
                 for (y, x), result in zip(chunk, restored):
                     total[y : y + self.tile, x : x + self.tile] += result * window
                     weight[y : y + self.tile, x : x + self.tile] += window
         return total.div_(weight).cpu()
+
+
+def fine_part(change: torch.Tensor, sigma: float) -> torch.Tensor:
+    """`change` (B, C, h, w) less its coarse part, a Gaussian blur of about `sigma` pixels:
+    averaged onto a grid 4× coarser, blurred there by sigma/4 (mirrored borders), and
+    interpolated back. A change that is the same everywhere is removed (to float rounding)."""
+    height, width = change.shape[-2:]
+    step = _COARSE_STEP
+    coarse = F.avg_pool2d(F.pad(change, (0, -width % step, 0, -height % step), mode="replicate"), step)
+    small_sigma = sigma / step
+    radius = max(1, math.ceil(3 * small_sigma))
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32, device=change.device) / small_sigma) ** 2)
+    taps /= taps.sum()
+    planes = coarse.reshape(-1, 1, *coarse.shape[-2:])
+    for kernel, pad in ((taps.view(1, 1, 1, -1), (radius, radius, 0, 0)), (taps.view(1, 1, -1, 1), (0, 0, radius, radius))):
+        planes = F.conv2d(_mirror(planes, pad), kernel)
+    smooth = planes.view_as(coarse)
+    upsampled = F.interpolate(smooth, scale_factor=step, mode="bilinear", align_corners=False)[..., :height, :width]
+    return change - upsampled
+
+
+def _mirror(planes: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Reflect padding where the planes are large enough, else replicate."""
+    left, right, top, bottom = pad
+    fits = max(left, right) < planes.shape[-1] and max(top, bottom) < planes.shape[-2]
+    return F.pad(planes, pad, mode="reflect" if fits else "replicate")
 
 
 def keep_mean_colour(restored: torch.Tensor, scanned: np.ndarray) -> torch.Tensor:
