@@ -191,6 +191,17 @@ def test_a_tinting_model_shifts_colour_unless_colour_is_kept(tmp_path, tint_mode
     assert kept["safety"]["over_threshold"] == 0 and kept["safety"]["min_psnr"]["psnr"] > 45
 
 
+def test_tiles_limited_to_detail_cannot_tint_a_page(tmp_path, tint_model, mid_pages):
+    """A model without a page-context branch has no limit by default (the tint stays, above);
+    with one, a tile's uniform change is coarse and is removed."""
+    free, result = run_json(tmp_path, tint_model, mid_pages, "--safety")
+    assert free["local_scale"] == 0.0 and "local scale 0 px" in result.stdout
+    limited, result = run_json(tmp_path, tint_model, mid_pages, "--safety", "--local-scale", "8")
+    assert limited["local_scale"] == 8.0 and "local scale 8 px" in result.stdout
+    assert all(row["delta_e"] < 0.1 for row in limited["safety"]["images"])
+    assert limited["worst"]["worse_psnr"] == 0
+
+
 def test_worst_case_and_safety_summaries():
     rows = [{"image": "a", "gain": {"psnr": 1.0, "ssim": -0.1}}, {"image": "b", "gain": {"psnr": -2.0, "ssim": 0.2}},
             {"image": "c", "gain": {"psnr": -0.5, "ssim": -0.3}}]
