@@ -116,6 +116,7 @@ def test_the_default_local_scale_follows_the_page_context_branch(tmp_path, model
     assert load_restorer(with_branch, cpu).restorer.local_scale == LOCAL_SCALE
     assert load_restorer(model_file, cpu).restorer.local_scale == 0.0  # nothing else would correct colour
     assert load_restorer(with_branch, cpu, local_scale=0).restorer.local_scale == 0.0
+    assert load_restorer(with_branch, cpu, tile=16).restorer.local_scale == 4.0  # the default fits a small tile
 
 
 @pytest.mark.parametrize("value, message", [("-1", "in pixels"), ("17", "a quarter of the 64-pixel tile")])

@@ -64,9 +64,9 @@ def load_restorer(model: Path | None, device: torch.device, *, tile: int | None 
         raise UsageError(f"--local-scale {local_scale:g}: give a scale in pixels (0: no limit), or leave it out for the model's default")
     path = model_file(model)
     net, metadata = load_model(path, device)
-    if local_scale is None:
-        local_scale = LOCAL_SCALE if getattr(net, "page_context", None) is not None else 0.0
     size = tile or int(metadata.get("train_crop", 256))
+    if local_scale is None:  # the default follows the model, and fits any tile
+        local_scale = min(LOCAL_SCALE, size / 4) if getattr(net, "page_context", None) is not None else 0.0
     if local_scale > size / 4:
         raise UsageError(f"--local-scale {local_scale:g}: at most a quarter of the {size}-pixel tile ({size / 4:g})")
     try:
