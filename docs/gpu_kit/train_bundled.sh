@@ -29,14 +29,8 @@ for held in tamil-palmleaf cremma-mss18-french; do  # the collections the model 
 done
 
 # 0. The project from this checkout; the carried wheels only where the image lacks a dependency.
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-[ -f "$state/site.ok" ] && export PYTHONPATH="$state/site:$PYTHONPATH"
-if ! python3 -c "import manurestore.cli.app" 2>/dev/null; then
-    [ -d .gpu/wheels ] || { echo "the project does not import here and no .gpu/wheels were carried"; exit 2; }
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target "$state/site" .gpu/wheels/*.whl && touch "$state/site.ok" || exit 1
-    export PYTHONPATH="$state/site:$PYTHONPATH"
-fi
+# shellcheck source=env.sh
+source docs/gpu_kit/env.sh || exit $?
 raqm=$(python3 - "$device" <<'PY'
 import sys, torch
 from PIL import features
