@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -102,6 +104,18 @@ def test_fine_part_removes_what_is_the_same_everywhere(shape):
     assert fine_part(constant, 8.0).abs().max() < 1e-6
     detail = torch.randn(shape)
     assert fine_part(detail, 8.0).shape == detail.shape
+
+
+@settings(max_examples=40, deadline=None)
+@given(height=st.integers(1, 70), width=st.integers(1, 70), sigma=st.floats(0.5, 16.0),
+       gain=st.floats(-3.0, 3.0), offset=st.floats(-1.0, 1.0), seed=st.integers(0, 2**16))
+def test_fine_part_is_linear_and_blind_to_a_constant(height, width, sigma, gain, offset, seed):
+    """What a tile may keep of its change does not depend on a shift of the whole change, and
+    scales with it: `fine_part(g·x + c) = g·fine_part(x)`, at any tile size, shape and dtype kept."""
+    change = torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(seed))
+    fine = fine_part(change, sigma)
+    assert fine.shape == change.shape and fine.dtype == change.dtype
+    assert torch.allclose(fine_part(gain * change + offset, sigma), gain * fine, atol=1e-4)
 
 
 def test_identity_model_is_still_exact_under_a_local_scale():
