@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from manurestore.batches import to_batch, to_images
 from manurestore.data.dataset import reflect_pad
+from manurestore.degradations.filters import gaussian_blur_sigma
 from manurestore.models.page_context import correct_tiles, page_view
 
 COLOUR_MODES = ("correct", "keep")
@@ -160,28 +161,15 @@ class TiledRestorer:
 
 def fine_part(change: torch.Tensor, sigma: float) -> torch.Tensor:
     """`change` (B, C, h, w) less its coarse part, a Gaussian blur of about `sigma` pixels:
-    averaged onto a grid 4× coarser, blurred there by sigma/4 (mirrored borders), and
-    interpolated back. A change that is the same everywhere is removed (to float rounding)."""
+    averaged onto a grid 4× coarser, blurred there by sigma/4, and interpolated back. A change
+    that is the same everywhere is removed (to float rounding)."""
     height, width = change.shape[-2:]
     step = _COARSE_STEP
     coarse = F.avg_pool2d(F.pad(change, (0, -width % step, 0, -height % step), mode="replicate"), step)
-    small_sigma = sigma / step
-    radius = max(1, math.ceil(3 * small_sigma))
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32, device=change.device) / small_sigma) ** 2)
-    taps /= taps.sum()
-    planes = coarse.reshape(-1, 1, *coarse.shape[-2:])
-    for kernel, pad in ((taps.view(1, 1, 1, -1), (radius, radius, 0, 0)), (taps.view(1, 1, -1, 1), (0, 0, radius, radius))):
-        planes = F.conv2d(_mirror(planes, pad), kernel)
-    smooth = planes.view_as(coarse)
+    small = sigma / step
+    smooth = gaussian_blur_sigma(coarse, torch.full((coarse.shape[0],), small, device=change.device), max_sigma=small)
     upsampled = F.interpolate(smooth, scale_factor=step, mode="bilinear", align_corners=False)[..., :height, :width]
     return change - upsampled
-
-
-def _mirror(planes: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """Reflect padding where the planes are large enough, else replicate."""
-    left, right, top, bottom = pad
-    fits = max(left, right) < planes.shape[-1] and max(top, bottom) < planes.shape[-2]
-    return F.pad(planes, pad, mode="reflect" if fits else "replicate")
 
 
 def keep_mean_colour(restored: torch.Tensor, scanned: np.ndarray) -> torch.Tensor:
