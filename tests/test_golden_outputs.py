@@ -37,14 +37,14 @@ GOLDEN = {
     "synth/val/page-0001.png": "1006006d5db84e6f",
     "aged/train/page-0002.png": "c30d3d883f85f5e1",
     "aged/train/page-0003.png": "b4a5ed0e325b59ab",
-    "aged/val/page-0001.png": "853668ff46631dd2",
+    "aged/val/page-0001.png": "3f1dd79ec3a35ac4",
     "aged.jsonl": "6fb538f3fd0207ed",
     "heavy/train/page-0002.png": "84cb342bf8e6649b",
     "heavy/train/page-0003.png": "3932d508d72c466a",
     "heavy/val/page-0001.png": "6708a48ee2150a5d",
-    "ops/train/page-0002.png": "f7f3a5b5d189476b",
-    "ops/train/page-0003.png": "f00f1103029d6b8a",
-    "ops/val/page-0001.png": "4082dcbbb3e78c69",
+    "ops/train/page-0002.png": "aee906c7e68b887a",
+    "ops/train/page-0003.png": "66268c7295e646b4",
+    "ops/val/page-0001.png": "add02e4124dbceff",
     "ops.jsonl": "b60a3cecccab4697",
 }
 REFERENCES = Path(__file__).parent / "golden"

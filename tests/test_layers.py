@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "manurestore"
 
 # Lower numbers sit lower; a module may import its own layer or any layer below.
 LAYERS = {
-    "errors": 0, "atomic": 0, "memory": 0, "seeding": 0, "hookspecs": 0, "devices": 0, "metrics": 0, "batches": 0, "validation": 0, "threads": 0,
+    "errors": 0, "atomic": 0, "memory": 0, "seeding": 0, "hookspecs": 0, "devices": 0, "metrics": 0, "batches": 0, "validation": 0, "threads": 0, "native": 0,
     "models": 1, "data": 1,
     "degradations": 2, "plugins": 2, "testing": 2,
     "inference": 3, "training": 3,

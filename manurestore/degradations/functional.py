@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from manurestore import native
 from manurestore.degradations import fused
 from manurestore.degradations.base import per_image
 from manurestore.degradations.colour import LUMA, ink_density, luminance, multiply_blend, paper_colour, rgb_to_channels
@@ -66,7 +67,8 @@ def gaussian_noise(x: Tensor, sigma: Tensor | float, rand: ImageRandom, *, out: 
     """x + sigma·N(0, 1), independent per pixel and channel; image i with its own sigma[i].
 
     The normals are `rand.normal(C, H, W)`, streamed piece by piece (`rand.normal_spans`) and
-    added as they come, so the noise is never materialised whole.
+    added as they come, so the noise is never materialised whole; on the CPU one native loop
+    (`native`) hashes, looks up and adds them in a single pass, with the same normals.
 
     >>> from manurestore.degradations.random import ImageRandom
     >>> x = torch.full((2, 1, 64, 64), 0.5)
@@ -85,6 +87,10 @@ def gaussian_noise(x: Tensor, sigma: Tensor | float, rand: ImageRandom, *, out: 
     if keys is not None:
         table = _normal_table(x.device)
         return _deliver(flat.copy_(fused.run("gaussian_noise", noisy, source, keys, scale, table)).view_as(target), out)
+    host_keys = rand.host_call_keys() if native.active(x) else None
+    if host_keys is not None:  # one native pass on the CPU (`native`): the same normals
+        native.add_noise(source.detach(), flat, host_keys, scale.view(-1), _normal_table(x.device))
+        return _deliver(target, out)
     for (start, stop), (start2, stop2), values in rand.normal_spans(source.shape[1]):
         for begin, end, row in ((start, stop, 0), (start2, stop2, 1)):
             if end > begin:

@@ -190,6 +190,16 @@ class ImageRandom:
         with the stream unchanged, where such a draw is hashed on the host instead."""
         return None if self._on_host(numel) else self._call_keys()
 
+    def host_call_keys(self) -> np.ndarray | None:
+        """(B,) uint32 keys of the next draw, as NumPy, for a CPU loop that hashes its values itself
+        (`native`), advancing the stream as that draw would; None, with the stream unchanged,
+        where the keys live on an accelerator."""
+        if self._host_keys is not None:
+            return self._host_keys ^ np.uint32(self._next_call())
+        if self.device.type != "cpu":
+            return None
+        return self._call_keys().view(-1).numpy().view(np.uint32)
+
     def _on_host(self, numel: int) -> bool:
         """Whether a draw of `numel` values per image is small enough to hash on the host."""
         return self._host_keys is not None and len(self) * numel <= _HOST_LIMIT

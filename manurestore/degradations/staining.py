@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from manurestore import native
 from manurestore.degradations import fused
 from manurestore.degradations.colour import rgb_to_channels
 from manurestore.degradations.fields import grid_centres, grid_size, upsample
@@ -38,11 +39,17 @@ def stain_(x: Tensor, blobs: Mapping[str, Tensor]) -> Tensor:
     batch, channels, height, width = x.shape
     if x.numel() == 0:
         return x
+    tint = blobs["tint"]  # where the blobs were drawn, the host as a rule: moved once, below
+    colour = rgb_to_channels((torch.tensor(STAIN_BROWN, device=tint.device) + tint).clamp(0, 1), channels)  # (B, C)
+    if native.active(x) and not fused.active(x.device):
+        # One native pass per image upsamples its coarse mask and darkens every channel by it.
+        darkening = (colour - 1.0).float().contiguous()
+        for images, opacity in _opacity_pieces(blobs, height, width, x.device, _grid_opacity):
+            native.darken(x, images, opacity, darkening)
+        return x
     mask = _union_mask(blobs, height, width, x.device)
     if mask is None:
         return x
-    tint = blobs["tint"]  # where the blobs were drawn, the host as a rule: moved once, below
-    colour = rgb_to_channels((torch.tensor(STAIN_BROWN, device=tint.device) + tint).clamp(0, 1), channels)  # (B, C)
     darkening = to_device((colour - 1.0).float().view(batch, channels, 1, 1), x.device)  # −(1 − colour)
     stained = [count > 0 for count in blobs["count"].tolist()]
     step = batch if x.device.type != "cpu" else max(1, cpu_piece(_CPU_PIECE) // (height * width))
@@ -79,7 +86,21 @@ def _cell_steps(blobs: Mapping[str, Tensor], height: int, width: int) -> list[fl
 
 
 def _union_mask(blobs: Mapping[str, Tensor], height: int, width: int, device) -> Tensor | None:
-    """(B, 1, H, W) opacity of each image's stains, or None when no image has any.
+    """(B, 1, H, W) opacity of each image's stains, or None when no image has any."""
+    batch = blobs["radius"].shape[0]
+    grid_mask = functools.partial(fused.run, "stain_mask", _grid_mask) if fused.active(device) else _grid_mask
+    mask = None
+    for images, part in _opacity_pieces(blobs, height, width, device, grid_mask):
+        if images == list(range(batch)):  # the whole batch in one piece, in order
+            return part
+        if mask is None:
+            mask = torch.zeros((batch, 1, height, width), dtype=torch.float32, device=device)
+        mask.index_copy_(0, to_device(np.array(images), device), part)
+    return mask
+
+
+def _opacity_pieces(blobs: Mapping[str, Tensor], height: int, width: int, device, grid_mask):
+    """(images, grid_mask(their terms, height, width, grid)) for the images with stains, in pieces.
 
     Images are grouped by grid and, within a grid, ordered by count, so a piece computes few
     unused slots; on the CPU a piece holds about _CPU_PIECE values.
@@ -87,11 +108,9 @@ def _union_mask(blobs: Mapping[str, Tensor], height: int, width: int, device) ->
     batch = blobs["radius"].shape[0]
     counts = blobs["count"].tolist()
     steps = _cell_steps(blobs, height, width)
-    grid_mask = functools.partial(fused.run, "stain_mask", _grid_mask) if fused.active(device) else _grid_mask
     if all(step is None for step in steps):
-        return None
+        return
     terms = to_device(_blob_terms(blobs, height, width), device)  # (B, K, terms), once for the whole batch
-    mask = None
     for step in sorted({step for step in steps if step is not None}):
         images = sorted((i for i in range(batch) if steps[i] == step), key=lambda i: counts[i])
         grid = grid_size(height, width, MASK_GRID, step)
@@ -100,17 +119,10 @@ def _union_mask(blobs: Mapping[str, Tensor], height: int, width: int, device) ->
         for first in range(0, len(images), size):
             chosen = images[first : first + size]
             slots = min(terms.shape[1], max(counts[i] for i in chosen))
-            if chosen == list(range(batch)):  # the whole batch in one piece, in order
-                return grid_mask(terms[:, :slots], height, width, grid)
-            index = to_device(np.array(chosen), device)
-            part = grid_mask(terms.index_select(0, index)[:, :slots], height, width, grid)
-            if mask is None:
-                mask = new_batch((batch, 1, height, width), torch.float32, device)
-            mask.index_copy_(0, index, part)
-    for image, step in enumerate(steps):  # every other row was written above
-        if step is None:
-            mask[image].zero_()
-    return mask
+            if chosen == list(range(batch)):
+                yield chosen, grid_mask(terms[:, :slots], height, width, grid)
+            else:
+                yield chosen, grid_mask(terms.index_select(0, to_device(np.array(chosen), device))[:, :slots], height, width, grid)
 
 
 def _blob_terms(blobs: Mapping[str, Tensor], height: int, width: int) -> Tensor:
@@ -151,6 +163,11 @@ def _blob_terms(blobs: Mapping[str, Tensor], height: int, width: int) -> Tensor:
 def _grid_mask(terms: Tensor, height: int, width: int, grid: tuple[int, int]) -> Tensor:
     """The union mask of the blobs of `terms` (n, K, 18), computed on a (rows, columns) grid and
     upsampled bilinearly to (n, 1, height, width)."""
+    return upsample(_grid_opacity(terms, height, width, grid), height, width)
+
+
+def _grid_opacity(terms: Tensor, height: int, width: int, grid: tuple[int, int]) -> Tensor:
+    """The union mask of the blobs of `terms` (n, K, 18) on the (rows, columns) grid: (n, 1, rows, columns)."""
     (centre_y, centre_x, along_x, along_y, across_y, across_x, pc2, pc1, pc0, sin2,
      ps2, ps1, ps0, cos2, inverse_soft, offset, twice, thrice) = (t[..., None, None] for t in terms.unbind(-1))
     ys, xs = grid_centres(height, width, grid, terms.device)  # in the full image's pixel units
@@ -175,4 +192,4 @@ def _grid_mask(terms: Tensor, height: int, width: int, grid: tuple[int, int]) ->
     clear = keep[:, 0:1]
     for slot in range(1, keep.shape[1]):  # in slot order, so unused slots (factors of exactly 1) change nothing
         clear = clear * keep[:, slot : slot + 1]
-    return upsample(1.0 - clear, height, width)
+    return 1.0 - clear
