@@ -29,6 +29,9 @@ def to_batch(images: Sequence[np.ndarray] | torch.Tensor, device: torch.device) 
     """
     stacked = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.stack(images))
     stacked = stacked.to(device, non_blocking=True)
+    if stacked.dtype == torch.uint8 and native.enabled(stacked.device):  # one native pass (`manurestore.native`)
+        count, height, width, channels = stacked.shape
+        return native.from_uint8(stacked, new_batch((count, channels, height, width), torch.float32, stacked.device))
     planar = stacked.permute(0, 3, 1, 2).contiguous()
     return new_batch(planar.shape, torch.float32, planar.device).copy_(planar).div_(255.0)
 

@@ -1,8 +1,8 @@
 """The native CPU loops (`manurestore.native`) give the torch path's numbers.
 
 Each loop is checked against the torch path it replaces (`MANURESTORE_NATIVE=0`): the noise's
-normals bit for bit, every pixel within `fused.FLOAT_TOLERANCE`, the uint8 conversion exactly; with
-one thread and with two (the loops split the work themselves), in place and not.
+normals bit for bit, every pixel within `fused.FLOAT_TOLERANCE`, the uint8 conversion exactly;
+with torch on one thread and on two, in place and not.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manurestore.batches import to_images
+from manurestore.batches import to_batch, to_images
 from manurestore import native
 from manurestore.degradations import functional
 from manurestore.degradations.fused import FLOAT_TOLERANCE
@@ -50,6 +50,13 @@ def test_the_setting_is_read_and_checked(monkeypatch):
     assert not native.active(x.double()), "float64 batches stay on the torch path"
     monkeypatch.setenv(native.NATIVE_ENV, "0")
     assert not native.active(x)
+    monkeypatch.setenv(native.NATIVE_ENV, "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(native.MAX_THREADS + 1)
+    try:
+        assert not native.active(x), "with more threads, torch's parallel ops"
+    finally:
+        torch.set_num_threads(before)
     monkeypatch.setenv(native.NATIVE_ENV, "fast")
     with pytest.raises(UsageError, match="MANURESTORE_NATIVE='fast' is not a setting; use 1"):
         native.active(x)
@@ -65,12 +72,12 @@ def test_the_noise_loop_draws_the_same_normals(shape, seed):
     assert torch.equal(noisy, ImageRandom(seeds).normal(*shape[1:]))
 
 
-def test_a_large_noise_draw_split_among_threads_is_the_same(threads):
-    x = torch.rand(1, 3, 700, 500)  # one image: split by columns of hashes
+def test_large_noise_draws_are_the_same(threads):
+    x = torch.rand(1, 3, 700, 500)
     expected = ImageRandom([3]).normal(3, 700, 500).mul_(0.05).add_(x)
     got = functional.gaussian_noise(x, torch.tensor([0.05]), ImageRandom([3]))
     assert float((got - expected).abs().max()) <= FLOAT_TOLERANCE
-    rows = torch.rand(6, 3, 200, 200)  # several: split by images
+    rows = torch.rand(6, 3, 200, 200)  # each image's noise is its own, alone or in a batch
     assert torch.equal(functional.gaussian_noise(rows, torch.full((6,), 0.1), ImageRandom(range(6))),
                        torch.cat([functional.gaussian_noise(rows[i : i + 1], torch.tensor([0.1]), ImageRandom([i])) for i in range(6)]))
 
@@ -93,7 +100,7 @@ def test_the_blur_loops_match_the_torch_blur(shape, sizes, in_place):
 
 
 @pytest.mark.parametrize("shape", [(16, 3, 64, 64), (1, 3, 600, 450)], ids=["many planes", "one page"])
-def test_the_blur_shared_among_threads_matches(threads, shape):
+def test_large_blurs_match(threads, shape):
     x = torch.rand(shape)
     kernel = torch.tensor([3, 5, 7, 9] * 4)[: shape[0]]
     expected, got = both_paths(lambda: functional.gaussian_blur(x, kernel))
@@ -116,3 +123,11 @@ def test_the_uint8_conversion_is_exact(shape):
     x.view(-1)[:2] = torch.tensor([0.5 / 255, 2.5 / 255])[: x.numel()]
     expected, got = both_paths(lambda: to_images(x))
     assert got.dtype == np.uint8 and np.array_equal(got, expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=shapes)
+def test_reading_uint8_is_exact(shape):
+    images = torch.randint(0, 256, (shape[0], shape[2], shape[3], shape[1]), dtype=torch.uint8)
+    expected, got = both_paths(lambda: to_batch(images, torch.device("cpu")))
+    assert got.is_contiguous() and torch.equal(got, expected)

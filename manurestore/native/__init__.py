@@ -7,18 +7,21 @@ loops in `loops` do an op in one pass each:
 - `add_noise`: the Gaussian noise, with the same hash, so the same normals;
 - `blur`: both passes of the separable Gaussian blur, the taps unrolled;
 - `darken`: the stains' coarse mask upsampled bilinearly and multiplied in;
-- `to_uint8`: float (B, C, H, W) → rounded uint8 (B, H, W, C), what every written image goes through.
+- `to_uint8` and `from_uint8`: float (B, C, H, W) ↔ uint8 (B, H, W, C), what every image read
+  or written goes through.
 
 Together they make the `aged` pipeline with its conversions about 1.5× faster on one core
 (benchmarks/README.md). Floats are summed in another order than torch's, so a pixel may differ
 in its last bits (within `degradations.fused.FLOAT_TOLERANCE`); `tests/test_native.py` compares
 each loop with the torch path, the uint8 conversion and the normals bit for bit.
 
-When: on float32 CPU tensors, where numba imports and `MANURESTORE_NATIVE` is not `0` (`0` runs
-the torch path, to compare or time it). The loops release the GIL: large work is shared among
-torch's intra-op thread count (`torch.get_num_threads()`, which `--threads` sets), in Python
-threads. The compiled code is cached on disk, so only the first process compiles (about a second
-per loop).
+When: on float32 CPU tensors outside autograd, where numba imports and `MANURESTORE_NATIVE` is not
+`0` (`0` runs the torch path, to compare or time it), and while torch runs on at most MAX_THREADS
+intra-op threads. Each loop runs on one core, in the calling thread: on two cores one loop is
+still faster than torch's op on both, and loops shared out among extra threads were slower, not
+faster, inside the pipeline (torch's own threads spin between its ops and took the cores). With
+more threads torch's parallel ops should win: on one core they take 2–3× a loop's time. The
+compiled code is cached on disk, so only the first process compiles (about a second per loop).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -36,16 +38,22 @@ from manurestore.errors import UsageError
 from manurestore.memory import new_batch
 
 NATIVE_ENV = "MANURESTORE_NATIVE"
-_SPLIT_MIN = 1 << 18  # values per thread below which splitting costs more than it saves
+MAX_THREADS = 2  # above this many intra-op threads, torch's parallel ops beat a loop on one core
 
 
 def active(x: Tensor) -> bool:
-    """Whether an op on `x` runs the native loop: a float32 CPU batch outside autograd, numba
-    installed, not switched off."""
+    """Whether an op on `x` runs the native loop: a float32 batch outside autograd, on a device
+    where the loops are `enabled`."""
+    return x.dtype == torch.float32 and not x.requires_grad and enabled(x.device)
+
+
+def enabled(device: torch.device | str) -> bool:
+    """Whether the loops run on `device`: the CPU, torch on at most MAX_THREADS intra-op threads,
+    numba installed, not switched off (`MANURESTORE_NATIVE=0`)."""
     value = os.environ.get(NATIVE_ENV, "1").strip() or "1"
     if value not in ("0", "1"):
         raise UsageError(f"{NATIVE_ENV}={value!r} is not a setting; use 1 (native CPU loops where numba is installed) or 0 (never)")
-    return (value == "1" and x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad
+    return (value == "1" and torch.device(device).type == "cpu" and torch.get_num_threads() <= MAX_THREADS
             and _kernels() is not None)
 
 
@@ -66,75 +74,43 @@ def _kernels():
 def add_noise(source: Tensor, out: Tensor, keys: np.ndarray, scale: Tensor, table: Tensor) -> Tensor:
     """`out` = `source` + scale·N(0, 1) for (B, N) float32 CPU tensors (`out` may be `source`);
     `keys` are the draw's (B,) uint32 call keys (`ImageRandom.host_call_keys`), `table` the normal
-    quantiles (`random._normal_table`). The work is shared among torch's intra-op threads."""
-    rows, width = source.shape
-    arrays = (source.numpy(), out.numpy(), keys, scale.to(torch.float32).contiguous().numpy(), table.numpy())
-    kernel = _kernels().add_noise
-    _in_threads(lambda rows_, hashes: kernel(*arrays, *rows_, *hashes), rows, (width + 1) // 2)
+    quantiles (`random._normal_table`)."""
+    _kernels().add_noise(source.numpy(), out.numpy(), keys, scale.to(torch.float32).contiguous().numpy(), table.numpy())
     return out
 
 
 def blur(source: Tensor, out: Tensor, runs: list[tuple[list[float], str, int, int]]) -> Tensor:
     """Separable blurs of contiguous float32 (P, H, W) CPU planes `source` into `out` (which may be
     `source`): each run (weights, border, first plane, last plane) blurs its planes with the
-    odd-length `weights` and borders "reflect" (OpenCV's BORDER_REFLECT_101) or "replicate".
-
-    Threads share the runs, a few planes each; a single page's few planes are shared row by row
-    instead, the horizontal pass of a plane finishing before the vertical one starts.
-    """
-    planes, height, width = source.shape
+    odd-length `weights` and borders "reflect" (OpenCV's BORDER_REFLECT_101) or "replicate"."""
+    _, height, width = source.shape
     src, dst = source.numpy(), out.numpy()
-    loops = _kernels()
-    threads = _thread_count(planes * height * width)
-    prepared = [(_taps(tuple(weights)), _padded_index(height, len(weights) // 2, border),
-                 _padded_index(width, len(weights) // 2, border), first, last) for weights, border, first, last in runs]
-    if threads == 1 or planes >= 2 * threads:
-        shares = [[] for _ in range(threads)]
-        for taps, rows, columns, first, last in prepared:  # contiguous planes to each thread
-            for plane in range(first, last):
-                share = shares[plane * threads // planes]
-                if share and share[-1][4] == plane and share[-1][0] is taps:
-                    share[-1] = (*share[-1][:4], plane + 1)
-                else:
-                    share.append((taps, rows, columns, plane, plane + 1))
-
-        def blur_share(share):
-            scratch = new_batch((1, height, width), torch.float32, "cpu").numpy()
-            for taps, rows, columns, first, last in share:
-                loops.blur_planes(src[first:last], dst[first:last], scratch, taps, rows, columns)
-
-        _run_shares([lambda share=share: blur_share(share) for share in shares if share])
-        return out
-    across = new_batch((1, height, width), torch.float32, "cpu").numpy()
-    bounds = [height * part // threads for part in range(threads + 1)]
-    for taps, rows, columns, first, last in prepared:
-        for plane in range(first, last):
-            one_in, one_out = src[plane : plane + 1], dst[plane : plane + 1]
-            _run_shares([lambda a=a, b=b: loops.blur_across(one_in, across, taps, columns, a, b) for a, b in zip(bounds, bounds[1:])])
-            _run_shares([lambda a=a, b=b: loops.blur_down(across, one_out, taps, rows, a, b) for a, b in zip(bounds, bounds[1:])])
+    scratch = new_batch((1, height, width), torch.float32, "cpu").numpy()  # one plane's horizontal pass
+    for weights, border, first, last in runs:
+        radius = len(weights) // 2
+        _kernels().blur_planes(src[first:last], dst[first:last], scratch, _taps(tuple(weights)),
+                               _padded_index(height, radius, border), _padded_index(width, radius, border))
     return out
 
 
 def darken(x: Tensor, images: list[int], opacity: Tensor, darkening: Tensor) -> Tensor:
     """x[images[i]] ·= 1 + opacity[i]·darkening[images[i]] in place, for a contiguous float32
     (B, C, H, W) CPU batch `x`, coarse (n, 1, h, w) `opacity` upsampled bilinearly to H×W, and
-    (B, C) `darkening`; rows are shared among the threads."""
-    height = x.shape[2]
-    arrays = (x.numpy(), np.asarray(images, np.int64), opacity.float().contiguous().view(opacity.shape[0], *opacity.shape[2:]).numpy(),
-              darkening.numpy())
-    threads = _thread_count(len(images) * x[0].numel())
-    bounds = [height * part // threads for part in range(threads + 1)]
-    _run_shares([lambda a=a, b=b: _kernels().darken(*arrays, a, b) for a, b in zip(bounds, bounds[1:])])
+    (B, C) `darkening`."""
+    coarse = opacity.float().contiguous().view(opacity.shape[0], *opacity.shape[2:])
+    _kernels().darken(x.numpy(), np.asarray(images, np.int64), coarse.numpy(), darkening.numpy())
     return x
+
+
+def from_uint8(images: Tensor, out: Tensor) -> Tensor:
+    """uint8 (B, H, W, C) CPU `images` → float32 (B, C, H, W) `out` in [0, 1]."""
+    _kernels().from_uint8(images.contiguous().numpy(), out.numpy())
+    return out
 
 
 def to_uint8(batch: Tensor, out: Tensor) -> Tensor:
     """Contiguous float32 (B, C, H, W) CPU `batch` in [0, 1] → rounded, clamped uint8 (B, H, W, C) `out`."""
-    height = batch.shape[2]
-    source, target = batch.detach().numpy(), out.numpy()
-    threads = _thread_count(batch.numel())
-    bounds = [height * part // threads for part in range(threads + 1)]
-    _run_shares([lambda a=a, b=b: _kernels().to_uint8(source, target, a, b) for a, b in zip(bounds, bounds[1:])])
+    _kernels().to_uint8(batch.numpy(), out.numpy())
     return out
 
 
@@ -154,42 +130,3 @@ def _padded_index(length: int, radius: int, border: str) -> np.ndarray:
     index = np.clip(index, 0, length - 1).astype(np.int64)
     index.flags.writeable = False
     return index
-
-
-def _thread_count(values: int) -> int:
-    """Threads worth using for `values` of work: torch's intra-op count, fewer for small work."""
-    return max(1, min(torch.get_num_threads(), values // _SPLIT_MIN))
-
-
-def _run_shares(shares) -> None:
-    """Run the callables, the first in this thread and the others in the pool; wait for all."""
-    pending = [_pool().submit(share) for share in shares[1:]]
-    shares[0]()
-    for future in pending:
-        future.result()
-
-
-def _in_threads(work, rows: int, columns: int) -> None:
-    """work((first_row, last_row), (first, last)) over a rows × columns grid of work, in up to
-    torch.get_num_threads() threads: split by rows where there are enough, else by columns."""
-    threads = _thread_count(rows * columns)
-    if threads == 1:
-        work((0, rows), (0, columns))
-        return
-    by_rows = rows >= threads
-    length = rows if by_rows else columns
-    bounds = [length * part // threads for part in range(threads + 1)]
-    shares = [((a, b), (0, columns)) if by_rows else ((0, rows), (a, b)) for a, b in zip(bounds, bounds[1:])]
-    _run_shares([lambda share=share: work(*share) for share in shares])
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool() -> ThreadPoolExecutor:
-    """This process's worker threads (a forked child, such as a DataLoader worker, makes its own)."""
-    pool = _POOLS.get(os.getpid())
-    if pool is None:
-        pool = _POOLS[os.getpid()] = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1),
-                                                        thread_name_prefix="manurestore-native")
-    return pool

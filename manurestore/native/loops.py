@@ -10,8 +10,8 @@ _compiled = numba.njit(cache=True, nogil=True)
 
 
 @_compiled
-def add_noise(source, out, keys, scale, table, first_row, last_row, first, last):
-    """out = source + scale·normals on rows [first_row, last_row), hashes [first, last).
+def add_noise(source, out, keys, scale, table):
+    """out = source + scale·normals, row by row (`out` may be `source`).
 
     The normals are those of `ImageRandom.normal(N)`: hash j of a row (its index times the golden
     ratio plus the row's call key, mixed, xored with the key, mixed) gives column j from its high
@@ -20,9 +20,9 @@ def add_noise(source, out, keys, scale, table, first_row, last_row, first, last)
     width = source.shape[1]
     half = (width + 1) // 2
     golden = np.uint32(0x9E3779B9)
-    for row in range(first_row, last_row):
+    for row in range(source.shape[0]):
         key, sigma = keys[row], scale[row]
-        for j in range(first, last):
+        for j in range(half):
             # `random._mix32` (lowbias32) twice, written out, as are the unsigned indices below:
             # numba checks a signed index for wrap-around, and that stops the loop vectorising
             # (1.7× slower).
@@ -45,16 +45,15 @@ def add_noise(source, out, keys, scale, table, first_row, last_row, first, last)
 
 
 @_compiled
-def blur_across(source, across, weights, columns, first_row, last_row):
-    """The horizontal pass of a separable blur: rows [first_row, last_row) of every (H, W) plane
-    of `source` into `across`. `weights` is a tuple (its length fixed when compiled, so the taps
+def blur_across(source, across, weights, columns):
+    """The horizontal pass of a separable blur: every (H, W) plane of `source` into `across`. `weights` is a tuple (its length fixed when compiled, so the taps
     unroll and the loop over the row vectorises); `columns` maps a padded column to its source."""
-    planes, _, width = source.shape
+    planes, height, width = source.shape
     size = len(weights)
     radius = size // 2
     padded = np.empty(width + 2 * radius, np.float32)
     for plane in range(planes):
-        for y in range(first_row, last_row):
+        for y in range(height):
             row = source[plane, y]
             for i in range(width + 2 * radius):
                 padded[i] = row[np.uint64(columns[i])]
@@ -67,15 +66,15 @@ def blur_across(source, across, weights, columns, first_row, last_row):
 
 
 @_compiled
-def blur_down(across, out, weights, rows, first_row, last_row):
-    """The vertical pass: rows [first_row, last_row) of every plane of `out` from `across`;
+def blur_down(across, out, weights, rows):
+    """The vertical pass: every plane of `out` from `across`;
     `rows` maps a padded row to its source. A row is summed a pair of taps at a time, which
     vectorises where summing all taps per pixel does not."""
-    planes, _, width = across.shape
+    planes, height, width = across.shape
     size = len(weights)
     radius = size // 2
     for plane in range(planes):
-        for y in range(first_row, last_row):
+        for y in range(height):
             line = out[plane, y]
             centre = across[plane, np.uint64(rows[y + radius])]
             for x in range(width):
@@ -92,15 +91,14 @@ def blur_down(across, out, weights, rows, first_row, last_row):
 def blur_planes(source, out, across, weights, rows, columns):
     """Both passes, a plane at a time through the one-plane scratch `across` (1, H, W), so `out`
     may be `source`."""
-    height = source.shape[1]
     for plane in range(source.shape[0]):
-        blur_across(source[plane : plane + 1], across, weights, columns, 0, height)
-        blur_down(across, out[plane : plane + 1], weights, rows, 0, height)
+        blur_across(source[plane : plane + 1], across, weights, columns)
+        blur_down(across, out[plane : plane + 1], weights, rows)
 
 
 @_compiled
-def darken(x, images, opacity, darkening, first_row, last_row):
-    """x[b] ·= 1 + m·darkening[b] on rows [first_row, last_row) of each image b = images[i], where
+def darken(x, images, opacity, darkening):
+    """x[b] ·= 1 + m·darkening[b] for each image b = images[i], where
     m is opacity[i] (a coarse (h, w) grid) upsampled bilinearly as `F.interpolate` does with
     align_corners=False: in one pass, where torch upsamples, multiplies and adds in three."""
     _, channels, height, width = x.shape
@@ -118,7 +116,7 @@ def darken(x, images, opacity, darkening, first_row, last_row):
     scale_y = np.float32(grid_h / height)
     for i in range(images.shape[0]):
         image = images[i]
-        for y in range(first_row, last_row):
+        for y in range(height):
             source = max(np.float32(0.0), scale_y * (np.float32(y) + np.float32(0.5)) - np.float32(0.5))
             top = min(int(source), grid_h - 1)
             bottom = min(top + 1, grid_h - 1)
@@ -135,17 +133,29 @@ def darken(x, images, opacity, darkening, first_row, last_row):
 
 
 @_compiled
-def to_uint8(source, out, first_row, last_row):
-    """Rows [first_row, last_row) of float (B, C, H, W) `source` in [0, 1] as rounded uint8 (B, H, W, C)
-    `out`, clamped (ties to even, as torch rounds): one pass, where torch scales, rounds, clamps,
+def to_uint8(source, out):
+    """Float (B, C, H, W) `source` in [0, 1] as rounded uint8 (B, H, W, C) `out`, clamped (ties to even, as torch rounds): one pass, where torch scales, rounds, clamps,
     narrows and interleaves in five."""
-    images, channels = source.shape[:2]
-    width = source.shape[3]
+    images, channels, height, width = source.shape
     for image in range(images):
-        for y in range(first_row, last_row):
+        for y in range(height):
             row = out[image, y]
             for channel in range(channels):
                 line = source[image, channel, y]
                 for x in range(width):
                     value = min(max(line[x] * np.float32(255.0), np.float32(0.0)), np.float32(255.0))
                     row[np.uint64(x), np.uint64(channel)] = np.uint8(np.int32(np.rint(value)))
+
+
+@_compiled
+def from_uint8(source, out):
+    """uint8 (B, H, W, C) `source` as float32 (B, C, H, W) `out` in [0, 1] (value / 255, exactly as
+    torch divides): one pass, where torch transposes, widens and divides in three."""
+    images, height, width, channels = source.shape
+    for image in range(images):
+        for y in range(height):
+            row = source[image, y]
+            for channel in range(channels):
+                line = out[image, channel, y]
+                for x in range(width):
+                    line[x] = np.float32(row[np.uint64(x), np.uint64(channel)]) / np.float32(255.0)
