@@ -25,7 +25,8 @@ def to_batch(images: Sequence[np.ndarray] | torch.Tensor, device: torch.device) 
     (B, C, H, W) in [0, 1] on `device`.
 
     The uint8 stack is moved first (a quarter of the bytes) and transposed while still uint8; a
-    channels-last float batch would make every later op slower.
+    channels-last float batch would make every later op slower. On the CPU a native loop
+    (`manurestore.native`) transposes, widens and scales in one pass, to the same values.
     """
     stacked = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.stack(images))
     stacked = stacked.to(device, non_blocking=True)
@@ -39,9 +40,10 @@ def to_batch(images: Sequence[np.ndarray] | torch.Tensor, device: torch.device) 
 def to_images(batch: torch.Tensor) -> np.ndarray:
     """float (B, C, H, W) in [0, 1] → contiguous uint8 (B, H, W, C) on the host, rounded.
 
-    Rounded and clamped in float, narrowed through int16 (far quicker than float → uint8 on the
-    CPU), then interleaved a channel at a time. On the CPU a few images (or rows) at a time, so
-    the scaled copy stays small.
+    On the CPU a native loop (`manurestore.native`) does it in one pass. Otherwise: rounded and
+    clamped in float, narrowed through int16 (far quicker than float → uint8 on the CPU), then
+    interleaved a channel at a time, a few images (or rows) at a time, so the scaled copy stays
+    small. Both round ties to even and give the same bytes.
     """
     count, channels, height, width = batch.shape
     out = torch.empty((count, height, width, channels), dtype=torch.uint8, device=batch.device)

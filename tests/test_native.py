@@ -131,3 +131,32 @@ def test_reading_uint8_is_exact(shape):
     images = torch.randint(0, 256, (shape[0], shape[2], shape[3], shape[1]), dtype=torch.uint8)
     expected, got = both_paths(lambda: to_batch(images, torch.device("cpu")))
     assert got.is_contiguous() and torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("numel", [5, 300_000], ids=["small draw", "large draw"])
+def test_the_noise_advances_the_stream_as_the_torch_path_does(numel):
+    """The draw after the noise is the same on both paths, so every later op sees the same numbers."""
+    x = torch.rand(2, 1, 1, numel)
+
+    def noise_then_draw():
+        rand = ImageRandom([4, 5])
+        noisy = functional.gaussian_noise(x, torch.tensor([0.1, 0.2]), rand)
+        return noisy, rand.uniform(7)
+
+    (expected, expected_next), (got, got_next) = both_paths(noise_then_draw)
+    assert torch.equal(got_next, expected_next) and float((got - expected).abs().max()) <= FLOAT_TOLERANCE
+
+
+def test_noise_in_place_and_from_a_strided_batch_matches():
+    base = torch.rand(3, 3, 40, 60)
+    strided = base[:, :, :, ::2]  # not contiguous
+    sigma = torch.tensor([0.05, 0.1, 0.2])
+
+    def noise():
+        in_place = base.clone()
+        functional.gaussian_noise(in_place, sigma, ImageRandom([1, 2, 3]), out=in_place)
+        return in_place, functional.gaussian_noise(strided, sigma, ImageRandom([1, 2, 3]))
+
+    (expected_in_place, expected_strided), (got_in_place, got_strided) = both_paths(noise)
+    assert float((got_in_place - expected_in_place).abs().max()) <= FLOAT_TOLERANCE
+    assert float((got_strided - expected_strided).abs().max()) <= FLOAT_TOLERANCE

@@ -2,8 +2,9 @@
 
 `blur_kernel_sizes` is the built-in `gaussian_blur` op's work: separable, with reflected borders
 (OpenCV's BORDER_REFLECT_101), or replicated ones where the image is not larger than half the
-kernel. On the CPU the taps are added up a few planes at a time, straight from where the images
-lie; on an accelerator kornia convolves each kernel size's images at once.
+kernel. On the CPU a native loop blurs each plane (`manurestore.native`), or, without it, torch
+adds the taps up a few planes at a time, straight from where the images lie; on an accelerator
+kornia convolves each kernel size's images at once.
 `gaussian_blur_sigma` takes any sigma per image, for ops that blur what they draw.
 """
 

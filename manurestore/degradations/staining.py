@@ -27,7 +27,7 @@ from manurestore.memory import cpu_piece, new_batch
 
 MASK_GRID = 192
 MASK_STEPS = (1.0, 1.5, 2.0, 3.0, 4.0)
-_CPU_PIECE = 1 << 18  # values per piece of the batch and torch thread on the CPU (see `_union_mask`)
+_CPU_PIECE = 1 << 18  # values per piece of the batch and torch thread on the CPU (see `_opacity_pieces`)
 # Harmonics of the outline: together they bend a disc into an irregular blob.
 OUTLINE_FREQUENCIES = (2.0, 3.0, 5.0)
 # What a full-intensity stain multiplies the page by, before each image's tint.
@@ -39,18 +39,19 @@ def stain_(x: Tensor, blobs: Mapping[str, Tensor]) -> Tensor:
     batch, channels, height, width = x.shape
     if x.numel() == 0:
         return x
-    tint = blobs["tint"]  # where the blobs were drawn, the host as a rule: moved once, below
-    colour = rgb_to_channels((torch.tensor(STAIN_BROWN, device=tint.device) + tint).clamp(0, 1), channels)  # (B, C)
     if native.active(x) and not fused.active(x.device):
-        # One native pass per image upsamples its coarse mask and darkens every channel by it.
-        darkening = (colour - 1.0).float().contiguous()
+        # One native pass per piece of images upsamples their coarse masks and darkens every channel.
+        darkening = None
         for images, opacity in _opacity_pieces(blobs, height, width, x.device, _grid_opacity):
+            if darkening is None:
+                darkening = _darkening(blobs, channels).cpu().contiguous()
             native.darken(x, images, opacity, darkening)
         return x
     mask = _union_mask(blobs, height, width, x.device)
     if mask is None:
         return x
-    darkening = to_device((colour - 1.0).float().view(batch, channels, 1, 1), x.device)  # −(1 − colour)
+    # Where the blobs were drawn (the host as a rule), moved once.
+    darkening = to_device(_darkening(blobs, channels).view(batch, channels, 1, 1), x.device)
     stained = [count > 0 for count in blobs["count"].tolist()]
     step = batch if x.device.type != "cpu" else max(1, cpu_piece(_CPU_PIECE) // (height * width))
     factor = new_batch((min(step, batch), 1, height, width), torch.float32, x.device)
@@ -63,6 +64,13 @@ def stain_(x: Tensor, blobs: Mapping[str, Tensor]) -> Tensor:
             torch.mul(mask[first:last], darkening[first:last, channel : channel + 1], out=part).add_(1.0)
             x[first:last, channel : channel + 1].mul_(part)
     return x
+
+
+def _darkening(blobs: Mapping[str, Tensor], channels: int) -> Tensor:
+    """(B, C) float32 −(1 − colour): each image's stain brown, shifted by its tint, less white."""
+    tint = blobs["tint"]
+    colour = rgb_to_channels((torch.tensor(STAIN_BROWN, device=tint.device) + tint).clamp(0, 1), channels)
+    return (colour - 1.0).float()
 
 
 def _cell_steps(blobs: Mapping[str, Tensor], height: int, width: int) -> list[float | None]:
@@ -94,7 +102,10 @@ def _union_mask(blobs: Mapping[str, Tensor], height: int, width: int, device) ->
         if images == list(range(batch)):  # the whole batch in one piece, in order
             return part
         if mask is None:
-            mask = torch.zeros((batch, 1, height, width), dtype=torch.float32, device=device)
+            mask = new_batch((batch, 1, height, width), torch.float32, device)
+            for image, step in enumerate(_cell_steps(blobs, height, width)):  # the rest is written piece by piece
+                if step is None:
+                    mask[image].zero_()
         mask.index_copy_(0, to_device(np.array(images), device), part)
     return mask
 
@@ -126,7 +137,7 @@ def _opacity_pieces(blobs: Mapping[str, Tensor], height: int, width: int, device
 
 
 def _blob_terms(blobs: Mapping[str, Tensor], height: int, width: int) -> Tensor:
-    """(B, K, 18) float32: per blob, the constants `_grid_mask` needs (see there).
+    """(B, K, 18) float32: per blob, the constants `_grid_opacity` needs (see there).
 
     The outline is 1 + Σ wobble·sin(f·θ + phase) for f in OUTLINE_FREQUENCIES, evaluated without
     trigonometric calls: with c = cos θ, s = sin θ of the point's direction, sin(fθ) and cos(fθ)

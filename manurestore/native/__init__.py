@@ -10,7 +10,7 @@ loops in `loops` do an op in one pass each:
 - `to_uint8` and `from_uint8`: float (B, C, H, W) ↔ uint8 (B, H, W, C), what every image read
   or written goes through.
 
-Together they make the `aged` pipeline with its conversions about 1.5× faster on one core
+Together they make the `aged` pipeline with its conversions 1.3–1.6× faster on one core
 (benchmarks/README.md). Floats are summed in another order than torch's, so a pixel may differ
 in its last bits (within `degradations.fused.FLOAT_TOLERANCE`); `tests/test_native.py` compares
 each loop with the torch path, the uint8 conversion and the normals bit for bit.
@@ -21,7 +21,8 @@ intra-op threads. Each loop runs on one core, in the calling thread: on two core
 still faster than torch's op on both, and loops shared out among extra threads were slower, not
 faster, inside the pipeline (torch's own threads spin between its ops and took the cores). With
 more threads torch's parallel ops should win: on one core they take 2–3× a loop's time. The
-compiled code is cached on disk, so only the first process compiles (about a second per loop).
+compiled code is cached on disk, so only the first process compiles (about a second per loop, and
+again for each blur kernel length: the taps are a tuple, unrolled when compiled).
 """
 
 from __future__ import annotations
