@@ -134,17 +134,31 @@ def darken(x, images, opacity, darkening):
 
 @_compiled
 def to_uint8(source, out):
-    """Float (B, C, H, W) `source` in [0, 1] as rounded uint8 (B, H, W, C) `out`, clamped (ties to even, as torch rounds): one pass, where torch scales, rounds, clamps,
-    narrows and interleaves in five."""
+    """Float (B, C, H, W) `source` in [0, 1] as rounded uint8 (B, H, W, C) `out`, clamped (ties to
+    even, as torch rounds): one pass, where torch scales, rounds, clamps, narrows and interleaves in five."""
     images, channels, height, width = source.shape
     for image in range(images):
         for y in range(height):
             row = out[image, y]
+            if channels == 3:  # the three written side by side: the loop then vectorises
+                red, green, blue = source[image, 0, y], source[image, 1, y], source[image, 2, y]
+                for x in range(width):
+                    column = np.uint64(x)
+                    row[column, np.uint64(0)] = _level(red[x])
+                    row[column, np.uint64(1)] = _level(green[x])
+                    row[column, np.uint64(2)] = _level(blue[x])
+                continue
             for channel in range(channels):
                 line = source[image, channel, y]
                 for x in range(width):
-                    value = min(max(line[x] * np.float32(255.0), np.float32(0.0)), np.float32(255.0))
-                    row[np.uint64(x), np.uint64(channel)] = np.uint8(np.int32(np.rint(value)))
+                    row[np.uint64(x), np.uint64(channel)] = _level(line[x])
+
+
+@_compiled
+def _level(value):
+    """One float in [0, 1] as its rounded, clamped uint8 level."""
+    scaled = min(max(value * np.float32(255.0), np.float32(0.0)), np.float32(255.0))
+    return np.uint8(np.int32(np.rint(scaled)))
 
 
 @_compiled
@@ -152,10 +166,19 @@ def from_uint8(source, out):
     """uint8 (B, H, W, C) `source` as float32 (B, C, H, W) `out` in [0, 1] (value / 255, exactly as
     torch divides): one pass, where torch transposes, widens and divides in three."""
     images, height, width, channels = source.shape
+    scale = np.float32(255.0)
     for image in range(images):
         for y in range(height):
             row = source[image, y]
+            if channels == 3:  # the three read side by side: the loop then vectorises
+                red, green, blue = out[image, 0, y], out[image, 1, y], out[image, 2, y]
+                for x in range(width):
+                    column = np.uint64(x)
+                    red[x] = np.float32(row[column, np.uint64(0)]) / scale
+                    green[x] = np.float32(row[column, np.uint64(1)]) / scale
+                    blue[x] = np.float32(row[column, np.uint64(2)]) / scale
+                continue
             for channel in range(channels):
                 line = out[image, channel, y]
                 for x in range(width):
-                    line[x] = np.float32(row[np.uint64(x), np.uint64(channel)]) / np.float32(255.0)
+                    line[x] = np.float32(row[np.uint64(x), np.uint64(channel)]) / scale
