@@ -61,8 +61,9 @@ def blur_kernel_sizes(x: Tensor, sizes: Tensor, out: Tensor) -> Tensor:
         else:
             runs.append((int(size), index, index + 1))
     if native.active(x) and out.dtype == torch.float32:  # one native loop per pass (`native`)
-        return native.blur(planes_in, planes_out, [(gaussian_weights(size), _border(height, width, size), first * channels,
-                                                    stop * channels) for size, first, stop in runs])
+        native.blur(planes_in, planes_out, [(gaussian_weights(size), _border(height, width, size), first * channels,
+                                             stop * channels) for size, first, stop in runs])
+        return out
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     step = max(1, cpu_piece(_CPU_PIECE) // (height * width))
     step = min(step, max(stop - first for _, first, stop in runs) * channels)

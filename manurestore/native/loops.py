@@ -23,8 +23,8 @@ def add_noise(source, out, keys, scale, table):
     for row in range(source.shape[0]):
         key, sigma = keys[row], scale[row]
         for j in range(half):
-            # `random._mix32` (lowbias32) twice, written out, as are the unsigned indices below:
-            # numba checks a signed index for wrap-around, and that stops the loop vectorising
+            # `random._mix32` (lowbias32) twice. The indices are unsigned here and in every loop
+            # below: numba checks a signed index for wrap-around, which stops a loop vectorising
             # (1.7× slower).
             x = np.uint32(np.uint32(j) * golden + key)
             x ^= x >> np.uint32(16)
@@ -46,8 +46,10 @@ def add_noise(source, out, keys, scale, table):
 
 @_compiled
 def blur_across(source, across, weights, columns):
-    """The horizontal pass of a separable blur: every (H, W) plane of `source` into `across`. `weights` is a tuple (its length fixed when compiled, so the taps
-    unroll and the loop over the row vectorises); `columns` maps a padded column to its source."""
+    """The horizontal pass of a separable blur: every (H, W) plane of `source` into `across`.
+
+    `weights` is a tuple (its length fixed when compiled, so the taps unroll and the loop over the
+    row vectorises); `columns` maps a padded column to its source."""
     planes, height, width = source.shape
     size = len(weights)
     radius = size // 2
@@ -67,9 +69,9 @@ def blur_across(source, across, weights, columns):
 
 @_compiled
 def blur_down(across, out, weights, rows):
-    """The vertical pass: every plane of `out` from `across`;
-    `rows` maps a padded row to its source. A row is summed a pair of taps at a time, which
-    vectorises where summing all taps per pixel does not."""
+    """The vertical pass: every plane of `out` from `across`; `rows` maps a padded row to its
+    source. A row is summed a pair of taps at a time, which vectorises where summing all taps per
+    pixel does not."""
     planes, height, width = across.shape
     size = len(weights)
     radius = size // 2
@@ -98,9 +100,9 @@ def blur_planes(source, out, across, weights, rows, columns):
 
 @_compiled
 def darken(x, images, opacity, darkening):
-    """x[b] ·= 1 + m·darkening[b] for each image b = images[i], where
-    m is opacity[i] (a coarse (h, w) grid) upsampled bilinearly as `F.interpolate` does with
-    align_corners=False: in one pass, where torch upsamples, multiplies and adds in three."""
+    """x[b] ·= 1 + m·darkening[b] for each image b = images[i], where m is opacity[i] (a coarse
+    (h, w) grid) upsampled bilinearly as `F.interpolate` does with align_corners=False: in one
+    pass, where torch upsamples, multiplies and adds in three."""
     _, channels, height, width = x.shape
     _, grid_h, grid_w = opacity.shape
     left = np.empty(width, np.int64)
