@@ -78,8 +78,8 @@ def test_large_noise_draws_are_the_same(threads):
     got = functional.gaussian_noise(x, torch.tensor([0.05]), ImageRandom([3]))
     assert float((got - expected).abs().max()) <= FLOAT_TOLERANCE
     rows = torch.rand(6, 3, 200, 200)  # each image's noise is its own, alone or in a batch
-    assert torch.equal(functional.gaussian_noise(rows, torch.full((6,), 0.1), ImageRandom(range(6))),
-                       torch.cat([functional.gaussian_noise(rows[i : i + 1], torch.tensor([0.1]), ImageRandom([i])) for i in range(6)]))
+    alone = [functional.gaussian_noise(rows[i : i + 1], torch.tensor([0.1]), ImageRandom([i])) for i in range(6)]
+    assert torch.equal(functional.gaussian_noise(rows, torch.full((6,), 0.1), ImageRandom(range(6))), torch.cat(alone))
 
 
 @settings(max_examples=25, deadline=None)

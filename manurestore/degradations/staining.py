@@ -131,9 +131,10 @@ def _opacity_pieces(blobs: Mapping[str, Tensor], height: int, width: int, device
             chosen = images[first : first + size]
             slots = min(terms.shape[1], max(counts[i] for i in chosen))
             if chosen == list(range(batch)):
-                yield chosen, grid_mask(terms[:, :slots], height, width, grid)
+                chosen_terms = terms[:, :slots]
             else:
-                yield chosen, grid_mask(terms.index_select(0, to_device(np.array(chosen), device))[:, :slots], height, width, grid)
+                chosen_terms = terms.index_select(0, to_device(np.array(chosen), device))[:, :slots]
+            yield chosen, grid_mask(chosen_terms, height, width, grid)
 
 
 def _blob_terms(blobs: Mapping[str, Tensor], height: int, width: int) -> Tensor:

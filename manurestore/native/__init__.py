@@ -53,7 +53,8 @@ def enabled(device: torch.device | str) -> bool:
     numba installed, not switched off (`MANURESTORE_NATIVE=0`)."""
     value = os.environ.get(NATIVE_ENV, "1").strip() or "1"
     if value not in ("0", "1"):
-        raise UsageError(f"{NATIVE_ENV}={value!r} is not a setting; use 1 (native CPU loops where numba is installed) or 0 (never)")
+        raise UsageError(f"{NATIVE_ENV}={value!r} is not a setting; use 1 (native CPU loops where numba is "
+                         "installed) or 0 (never)")
     return (value == "1" and torch.device(device).type == "cpu" and torch.get_num_threads() <= MAX_THREADS
             and _kernels() is not None)
 

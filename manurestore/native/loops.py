@@ -137,7 +137,8 @@ def darken(x, images, opacity, darkening):
 @_compiled
 def to_uint8(source, out):
     """Float (B, C, H, W) `source` in [0, 1] as rounded uint8 (B, H, W, C) `out`, clamped (ties to
-    even, as torch rounds): one pass, where torch scales, rounds, clamps, narrows and interleaves in five."""
+    even, as torch rounds): one pass, where torch scales, rounds, clamps, narrows and interleaves
+    in five. `from_uint8` is its mirror image."""
     images, channels, height, width = source.shape
     for image in range(images):
         for y in range(height):
