@@ -9,7 +9,7 @@ import torch
 
 from manurestore.inference.tiling import TiledRestorer
 from manurestore.models.checkpoint import load_model, save_weights
-from manurestore.models.page_context import PageContext, correct_colour, page_view
+from manurestore.models.page_context import SMALL_CORRECTION, PageContext, correct_colour, page_view, settle_small_corrections
 from manurestore.models.registry import build_model
 
 
@@ -133,3 +133,37 @@ def test_restore_takes_colour_keep_and_refuses_an_unknown_mode(tmp_path):
     assert float((mean_lab(restored) - mean_lab(page)).norm()) <= 1.0
     refused = runner.invoke(app, ["restore", str(tmp_path / "leaf.png"), "-m", str(model), "--colour", "bleach", "--overwrite"])
     assert refused.exit_code == 2 and "--colour 'bleach'" in refused.stderr
+
+
+def offset_field(offset: float, batch: int = 1) -> torch.Tensor:
+    """A field that adds `offset` to every channel everywhere (the matrix stays the identity)."""
+    field = torch.zeros(batch, 12, 4, 4)
+    field[:, 9:] = offset
+    return field
+
+
+@pytest.mark.parametrize("offset, kept", [(0.005, 0.0), (0.015, 0.5), (0.03, 1.0)],
+                         ids=["branch error", "in between", "damage"])
+def test_a_correction_too_small_to_be_damage_is_settled(offset, kept):
+    """A mean change under SMALL_CORRECTION[0] is dropped, over [1] kept whole, linear between."""
+    low, high = SMALL_CORRECTION
+    assert (low, high) == (0.01, 0.02)
+    view = torch.full((1, 3, 32, 32), 0.5)
+    settled = settle_small_corrections(offset_field(offset), view)
+    assert torch.allclose(settled, offset_field(offset) * kept, atol=1e-6)
+
+
+def test_each_page_of_a_batch_is_settled_on_its_own_change():
+    views = torch.full((2, 3, 16, 16), 0.5)
+    field = torch.cat([offset_field(0.002), offset_field(0.1)])
+    settled = settle_small_corrections(field, views)
+    assert float(settled[0].abs().max()) == 0.0 and torch.equal(settled[1], field[1])
+
+
+def test_a_clean_page_keeps_its_colour_where_the_branch_barely_moves_it():
+    """The tiler settles the field: a branch whose correction is within its error changes nothing."""
+    model = build_model("vit-tiny", img_size=64, page_context=True).eval()
+    with torch.no_grad():
+        model.page_context.to_field.bias[9:] = 0.004  # a small cast on every page
+    page = two_material_page()
+    assert np.array_equal(TiledRestorer(model, tile=64, local_scale=0).restore(page), page)

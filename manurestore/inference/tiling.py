@@ -11,7 +11,8 @@ of tiles, whatever the page size.
 
 Colour is decided per page, never per tile. With `colour="correct"` a model with a page-context
 branch looks at the whole page once and every tile receives the same smooth colour correction
-before the model repairs its local damage. With `colour="keep"` no correction is made and the
+before the model repairs its local damage; a correction too small to be more than the branch's
+own error is not applied (`page_context.settle_small_corrections`), so a clean page keeps its colour. With `colour="keep"` no correction is made and the
 restored page is given back the scanned page's mean colour, so the material looks as scanned.
 
 A tile may change the page only at scales finer than `local_scale` pixels (the sigma of a
@@ -38,7 +39,7 @@ import torch.nn.functional as F
 from manurestore.batches import to_batch, to_images
 from manurestore.data.dataset import reflect_pad
 from manurestore.degradations.filters import gaussian_blur_sigma
-from manurestore.models.page_context import correct_tiles, page_view
+from manurestore.models.page_context import correct_tiles, page_view, settle_small_corrections
 
 COLOUR_MODES = ("correct", "keep")
 LOCAL_SCALE = 8.0  # px: the tiles' reach under a page-context branch (see the module docstring)
@@ -126,7 +127,7 @@ class TiledRestorer:
             return None
         with torch.inference_mode():
             view = page_view(to_batch(page.unsqueeze(0), self.device), branch.view)
-            return branch(view)
+            return settle_small_corrections(branch(view).float(), view)
 
     def _restore_padded(self, padded: torch.Tensor, field: torch.Tensor | None, margin: int,
                         page_size: tuple[int, int]) -> torch.Tensor:
