@@ -61,14 +61,14 @@ def test_by_default_the_tiles_repair_detail_and_leave_the_stains_colour_to_the_p
 
 
 def test_bundled_model_leaves_a_clean_ochre_leaf_its_colour():
-    """Do no harm, in colour too: a clean leaf comes back nearly unchanged (v3 by default: 36.8 dB,
-    ΔE 0.42; with its tiles free, `--local-scale 0`: 36.3 dB, ΔE 0.70; v2: 36.4 dB, ΔE 0.84; v1:
-    9.9 dB, ΔE 25)."""
+    """Do no harm, in colour too: a clean leaf comes back nearly unchanged (v3 by default: 39.6 dB,
+    ΔE 0.07; before small colour corrections were settled: 36.8 dB, ΔE 0.42; with its tiles free
+    as well, `--local-scale 0`: 36.3 dB, ΔE 0.70; v2: 36.4 dB, ΔE 0.84; v1: 9.9 dB, ΔE 25)."""
     restorer = load_restorer(None, CPU, precision="fp32").restorer
     clean = ochre_leaf()
     row = safety_row("ochre-leaf", clean, restorer.restore(clean))
-    assert row["psnr"] >= 36.0, row
-    assert row["delta_e"] <= 1.0, row
+    assert row["psnr"] >= 38.5, row
+    assert row["delta_e"] <= 0.25, row
 
 
 def test_bf16_restores_the_fixed_case_within_a_tenth_of_a_db_of_fp32():
