@@ -12,8 +12,9 @@ of tiles, whatever the page size.
 Colour is decided per page, never per tile. With `colour="correct"` a model with a page-context
 branch looks at the whole page once and every tile receives the same smooth colour correction
 before the model repairs its local damage; a correction too small to be more than the branch's
-own error is not applied (`page_context.settle_small_corrections`), so a clean page keeps its colour. With `colour="keep"` no correction is made and the
-restored page is given back the scanned page's mean colour, so the material looks as scanned.
+own error is not applied (`page_context.settle_small_corrections`), so a clean page keeps its
+colour. With `colour="keep"` no correction is made and the restored page is given back the
+scanned page's mean colour, so the material looks as scanned.
 
 A tile may change the page only at scales finer than `local_scale` pixels (the sigma of a
 Gaussian): the coarse part of each tile's change is removed before blending. A 256-pixel tile
