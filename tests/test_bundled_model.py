@@ -43,31 +43,34 @@ def test_bundled_model_repairs_a_damaged_ochre_leaf():
     restored = restorer.restore(degraded)
     before, after = page_metrics(degraded, clean), page_metrics(restored, clean)
     assert restored.shape == clean.shape and restored.dtype == np.uint8
-    # v3 gives 23.15 → 30.15 dB and SSIM 0.913 here (v2 30.13, 0.911); v1 10.2 dB (it repainted the leaf).
+    # v3 gives 23.15 → 30.01 dB and SSIM 0.882 here with its smallest changes dropped (`--min-change 3`,
+    # the default); 30.20 and 0.911 with every change made (v2 30.13, 0.911); v1 10.2 dB (it repainted the leaf).
     assert after["psnr"] > before["psnr"] + 6.0, (before, after)
-    assert after["ssim"] > 0.89, (before, after)
+    assert after["ssim"] > 0.87, (before, after)
 
 
 def test_by_default_the_tiles_repair_detail_and_leave_the_stains_colour_to_the_page():
     """What `restore` does by default (tiles limited to 8-pixel detail): the noise and specks go,
-    the stains' colour is the page-context branch's to undo, and it undoes part of it. v3 gives
-    23.15 → 28.49 dB, SSIM 0.912; v1 got 10.2 dB."""
+    the stains' colour is the page-context branch's to undo, and it undoes part of it; changes under
+    3 levels are not made. v3 gives 23.15 → 28.16 dB, SSIM 0.880 (every change made: 28.23, 0.910);
+    v1 got 10.2 dB."""
     restorer = load_restorer(None, CPU, precision="fp32").restorer
     clean = ochre_leaf()
     degraded, _ = degrade_page(clean, Pipeline.from_preset("aged"), seed=0, identity="ochre-leaf", device=CPU)
     before, after = page_metrics(degraded, clean), page_metrics(restorer.restore(degraded), clean)
-    assert after["psnr"] > before["psnr"] + 5.0, (before, after)
-    assert after["ssim"] > 0.89, (before, after)
+    assert after["psnr"] > before["psnr"] + 4.5, (before, after)
+    assert after["ssim"] > 0.87, (before, after)
 
 
 def test_bundled_model_leaves_a_clean_ochre_leaf_its_colour():
-    """Do no harm, in colour too: a clean leaf comes back nearly unchanged (v3 by default: 39.6 dB,
-    ΔE 0.07; before small colour corrections were settled: 36.8 dB, ΔE 0.42; with its tiles free
-    as well, `--local-scale 0`: 36.3 dB, ΔE 0.70; v2: 36.4 dB, ΔE 0.84; v1: 9.9 dB, ΔE 25)."""
+    """Do no harm, in colour too: a clean leaf comes back nearly unchanged (v3 by default: 42.9 dB,
+    ΔE 0.08; with every small change of the tiles made, `--min-change 0`: 39.6 dB, ΔE 0.07; before
+    small colour corrections were settled: 36.8 dB, ΔE 0.42; with its tiles free as well,
+    `--local-scale 0`: 36.3 dB, ΔE 0.70; v2: 36.4 dB, ΔE 0.84; v1: 9.9 dB, ΔE 25)."""
     restorer = load_restorer(None, CPU, precision="fp32").restorer
     clean = ochre_leaf()
     row = safety_row("ochre-leaf", clean, restorer.restore(clean))
-    assert row["psnr"] >= 38.5, row
+    assert row["psnr"] >= 41.5, row
     assert row["delta_e"] <= 0.25, row
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from manurestore.cli.app import app
 from manurestore.inference.evaluation import page_metrics
 from manurestore.inference.restorer import load_restorer
-from manurestore.inference.tiling import LOCAL_SCALE, TiledRestorer, blend_window, fine_part, tile_starts
+from manurestore.inference.tiling import LOCAL_SCALE, MIN_CHANGE, TiledRestorer, blend_window, fine_part, tile_starts, without_small_changes
 from manurestore.models.registry import build_model
 from manurestore.models.checkpoint import save_weights
 
@@ -138,6 +138,67 @@ def test_a_bad_local_scale_is_a_one_line_usage_error(tmp_path, model_file, value
     source = save(tmp_path / "a.png", (20, 20, 3))
     result = invoke("restore", source, "-m", model_file, "--local-scale", value)
     assert result.exit_code == 2 and message in result.output and "--local-scale" in result.output
+    assert not (tmp_path / "a.restored.png").exists()
+
+
+@settings(max_examples=40, deadline=None)
+@given(channels=st.sampled_from([1, 3]), floor=st.floats(0.0, 0.5), scale=st.floats(0.001, 2.0), seed=st.integers(0, 2**16))
+def test_small_changes_are_dropped_and_larger_ones_shortened_by_the_floor(channels, floor, scale, seed):
+    """Soft thresholding of each pixel's change over its channels: the length becomes
+    max(0, length − floor) and the direction is kept; shape and dtype too."""
+    change = scale * torch.randn(2, channels, 9, 11, generator=torch.Generator().manual_seed(seed))
+    kept = without_small_changes(change, floor)
+    assert kept.shape == change.shape and kept.dtype == change.dtype
+    length, kept_length = change.norm(dim=1), kept.norm(dim=1)
+    assert torch.allclose(kept_length, (length - floor).clamp_min(0), atol=1e-5)
+    moved = kept_length > 1e-4
+    cosine = (kept * change).sum(dim=1)[moved] / (length * kept_length)[moved]
+    assert torch.allclose(cosine, torch.ones_like(cosine), atol=1e-4)
+
+
+class NudgesAndDespecks(torch.nn.Module):
+    """A tile model that brightens every pixel by 1.5 levels per channel (2.6 in length over three)
+    and lifts a dark speck by half the range more."""
+
+    page_context = None
+
+    def forward(self, x):
+        return x + 1.5 / 255 + 0.5 * (x < 0.3).to(x.dtype)
+
+
+def test_a_min_change_drops_a_tiles_small_changes_and_shortens_large_ones():
+    source = np.full((64, 64, 3), 100, np.uint8)
+    source[30, 30] = 50
+    restored = TiledRestorer(NudgesAndDespecks(), tile=64, min_change=MIN_CHANGE).restore(source).astype(float)
+    elsewhere = np.ones((64, 64), bool)
+    elsewhere[30, 30] = False
+    assert np.array_equal(restored[elsewhere], source[elsewhere].astype(float))  # 2.6 levels < 3: dropped
+    speck = restored[30, 30] - 50  # 129 levels per channel, shortened by 3 levels in length
+    assert np.allclose(speck, 129 * (1 - 3 / (129 * 3 ** 0.5)), atol=0.6)
+    free = TiledRestorer(NudgesAndDespecks(), tile=64).restore(source).astype(float)
+    assert np.abs(free[elsewhere] - 101.5).max() <= 0.5  # without the floor the nudge is made
+
+
+def test_identity_model_is_still_exact_under_a_min_change():
+    source = page((65, 129, 3))
+    assert np.array_equal(TiledRestorer(Identity(), tile=64, local_scale=8, min_change=MIN_CHANGE).restore(source), source)
+
+
+def test_the_default_min_change_follows_the_page_context_branch(tmp_path, model_file):
+    with_branch = tmp_path / "branch.safetensors"
+    save_weights(with_branch, build_model("vit-tiny", img_size=64, page_context=True), {"model_name": "vit-tiny", "train_crop": 64})
+    cpu = torch.device("cpu")
+    assert load_restorer(with_branch, cpu).restorer.min_change == MIN_CHANGE == 3 / 255
+    assert load_restorer(model_file, cpu).restorer.min_change == 0.0
+    assert load_restorer(with_branch, cpu, min_change=0).restorer.min_change == 0.0
+    assert load_restorer(model_file, cpu, min_change=5).restorer.min_change == 5 / 255
+
+
+@pytest.mark.parametrize("value", ["-1", "256"])
+def test_a_bad_min_change_is_a_one_line_usage_error(tmp_path, model_file, value):
+    source = save(tmp_path / "a.png", (20, 20, 3))
+    result = invoke("restore", source, "-m", model_file, "--min-change", value)
+    assert result.exit_code == 2 and "levels of 255" in result.output and "--min-change" in result.output
     assert not (tmp_path / "a.restored.png").exists()
 
 

@@ -49,6 +49,7 @@ def command(
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 on GPUs that support it and on CPUs with bf16 arithmetic: AMX or AVX-512 BF16; else fp32), fp32, bf16, fp16."),
     colour: str = typer.Option("correct", "--colour", "--color", help="correct or keep: as `restore --colour`."),
     local_scale: Optional[float] = typer.Option(None, "--local-scale", metavar="PX", help="The tiles' reach in pixels: as `restore --local-scale`."),
+    min_change: Optional[float] = typer.Option(None, "--min-change", metavar="LEVELS", help="The tiles' smallest change: as `restore --min-change`."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write everything (version, model, data, seed, preset, colour, rows, collections, safety) to this file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
     threads: str = threads_option(),
@@ -98,7 +99,7 @@ def command(
         which = " with " + " ".join([f"--include {p}" for p in include] + [f"--exclude {p}" for p in exclude]) if include or exclude else ""
         raise UsageError(f"no images found in {pairs or data}{which}")
     loaded = load_restorer(model_path, torch_device, tile=tile, batch_size=batch_size, precision=precision, colour=colour,
-                           local_scale=local_scale)
+                           local_scale=local_scale, min_change=min_change)
     restorer, metadata, model_path = loaded.restorer, loaded.metadata, loaded.path
     failures: list = []
 
@@ -139,7 +140,8 @@ def command(
         per_op.append(entry)
     settings = f", preset {preset}, seed {seed}" if pipeline else ""
     _print_table(rows, mean, collections, evaluation,
-                 f"{model_path.name} on {data_label}{settings}, colour {colour}, local scale {restorer.local_scale:g} px")
+                 f"{model_path.name} on {data_label}{settings}, colour {colour}, local scale {restorer.local_scale:g} px, "
+                 f"min change {restorer.min_change * 255:g} levels")
     _print_worst(worst, collections)
     if safety:
         _print_safety(result.safety, evaluation.safety_summary(result.safety), collections, evaluation, colour)
@@ -158,6 +160,7 @@ def command(
             "crop": crop,
             "tile": restorer.tile,
             "local_scale": restorer.local_scale,
+            "min_change": round(restorer.min_change * 255, 6),  # levels of 255
             "device": str(torch_device),
             "metrics_definition": "RGB in [0, 1]; PSNR 10·log10(1/MSE) capped at 100 dB; SSIM Gaussian 11×11, σ 1.5, reflect borders",
             "mean": mean,

@@ -35,6 +35,13 @@ def command(
         "left to the page-context branch, which sees the whole page. Default: 8 for a model with that branch, else no "
         "limit. 0: no limit (tiles also remove large stains, and may repaint material they mistake for one).",
     ),
+    min_change: Optional[float] = typer.Option(
+        None, "--min-change", metavar="LEVELS",
+        help="The smallest change, in levels of 255 over a pixel's three channels, that the tiles may make; a larger "
+        "change is made that much smaller. Small changes are mostly the model's own error (redrawn grain, sharpened "
+        "soft scans), so a clean page comes back nearly unchanged. Default: 3 for a model with a page-context branch, "
+        "else 0 (every change).",
+    ),
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format for every file (png, jpg, tif, webp, bmp). Default: the input's."),
     quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG/WebP quality."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: process only shard K of N of the inputs (split by file, stable across machines). Default: the shard torchrun (RANK/WORLD_SIZE) or a SLURM job array gives this process, else all."),
@@ -62,7 +69,7 @@ def command(
     if not plan.tasks:
         raise UsageError(f"no images found in {', '.join(map(str, inputs))}")
     loaded = load_restorer(model, torch_device, tile=tile, overlap=overlap, batch_size=batch_size, precision=precision,
-                           colour=colour, local_scale=local_scale)
+                           colour=colour, local_scale=local_scale, min_change=min_change)
     restorer, model_path = loaded.restorer, loaded.path
     prepare_output_folders(plan, tasks)
 
