@@ -55,7 +55,7 @@ def load_restorer(model: Path | None, device: torch.device, *, tile: int | None 
     branch, no limit for one without, and `min_change` (the tiles' smallest change, in levels of
     255) to MIN_CHANGE with a branch, none without.
 
-    Bad settings (precision, overlap, colour, local scale) are usage errors, checked before the
+    Bad settings (precision, overlap, colour, local scale, min change) are usage errors, checked before the
     weights are read where they can be.
     """
     dtype = resolve_precision(precision, device, inference=True)
