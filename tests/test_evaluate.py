@@ -202,6 +202,18 @@ def test_tiles_limited_to_detail_cannot_tint_a_page(tmp_path, tint_model, mid_pa
     assert limited["worst"]["worse_psnr"] == 0
 
 
+def test_a_min_change_drops_a_tint_too_small_to_be_repair(tmp_path, mid_pages):
+    """A model without a branch makes every change by default; with `--min-change 3` a change of
+    1.5 levels per channel (2.6 in length) is not made, and the page comes back as it went in."""
+    faint = _save_model(tmp_path / "faint.safetensors", (1.5 / 255,) * 3)
+    every, result = run_json(tmp_path, faint, mid_pages, "--safety")
+    assert every["min_change"] == 0.0 and "min change 0 levels" in result.stdout
+    assert all(row["psnr"] < 50 for row in every["safety"]["images"])
+    floored, result = run_json(tmp_path, faint, mid_pages, "--safety", "--min-change", "3")
+    assert floored["min_change"] == 3.0 and "min change 3 levels" in result.stdout
+    assert all(row["psnr"] == 100.0 for row in floored["safety"]["images"])
+
+
 def test_worst_case_and_safety_summaries():
     rows = [{"image": "a", "gain": {"psnr": 1.0, "ssim": -0.1}}, {"image": "b", "gain": {"psnr": -2.0, "ssim": 0.2}},
             {"image": "c", "gain": {"psnr": -0.5, "ssim": -0.3}}]
