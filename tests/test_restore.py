@@ -147,8 +147,10 @@ def test_small_changes_are_dropped_and_larger_ones_shortened_by_the_floor(channe
     """Soft thresholding of each pixel's change over its channels: the length becomes
     max(0, length − floor) and the direction is kept; shape and dtype too."""
     change = scale * torch.randn(2, channels, 9, 11, generator=torch.Generator().manual_seed(seed))
+    change[0, :, 0, 0] = 0.0  # no change at all stays none, at any floor
     kept = without_small_changes(change, floor)
     assert kept.shape == change.shape and kept.dtype == change.dtype
+    assert torch.isfinite(kept).all() and not kept[0, :, 0, 0].any()
     length, kept_length = change.norm(dim=1), kept.norm(dim=1)
     assert torch.allclose(kept_length, (length - floor).clamp_min(0), atol=1e-5)
     moved = kept_length > 1e-4
